@@ -1,0 +1,20 @@
+"""Base exception types shared by every engine package.
+
+Every failure a user can cause (a bad file, a wrong model, a cancelled run) is raised as a
+subclass of :class:`CTCamError` whose message says which file, what is wrong and what to do.
+The viewer and the CLI show ``str(exc)`` and nothing else; anything that is *not* a
+``CTCamError`` is a bug in ctcam.
+"""
+
+from __future__ import annotations
+
+
+class CTCamError(Exception):
+    """A user-facing failure with a human message (which file, what is wrong, what to do)."""
+
+
+class Cancelled(CTCamError):
+    """Long work was cancelled by the user."""
+
+    def __init__(self, message: str = "Cancelled by the user.") -> None:
+        super().__init__(message)

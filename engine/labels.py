@@ -1,0 +1,48 @@
+"""Label space of the bundled model (design section 4).
+
+Organ codes follow the HiResCAM paper's label maps: 1 right lung, 2 heart, 3 left lung.
+A label is ``"<organ>/<abnormality>"``; its organ is its *allowed region*.  Only the engine
+(phantom generator, training) uses these constants; the viewer reads labels from the model
+card.
+"""
+
+from __future__ import annotations
+
+ORGAN_CODES: dict[str, int] = {"right_lung": 1, "heart": 2, "left_lung": 3}
+CODE_TO_ORGAN: dict[int, str] = {v: k for k, v in ORGAN_CODES.items()}
+
+LUNG_ABNORMALITIES: tuple[str, ...] = (
+    "nodule",
+    "mass",
+    "ground_glass_opacity",
+    "consolidation",
+    "pleural_effusion",
+    "emphysema",
+    "atelectasis",
+    "calcified_granuloma",
+)
+HEART_ABNORMALITIES: tuple[str, ...] = (
+    "cardiomegaly",
+    "pericardial_effusion",
+    "coronary_calcification",
+)
+
+LABELS: tuple[str, ...] = (
+    tuple(f"right_lung/{a}" for a in LUNG_ABNORMALITIES)
+    + tuple(f"left_lung/{a}" for a in LUNG_ABNORMALITIES)
+    + tuple(f"heart/{a}" for a in HEART_ABNORMALITIES)
+)
+assert len(LABELS) == 19
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``"left_lung/nodule"`` -> ``("left_lung", "nodule")``."""
+    organ, _, abnormality = label.partition("/")
+    if not abnormality or organ not in ORGAN_CODES:
+        raise ValueError(f"not a label of the form <organ>/<abnormality>: {label!r}")
+    return organ, abnormality
+
+
+def organ_code(label: str) -> int:
+    """Organ label-map code of a label's allowed region."""
+    return ORGAN_CODES[split_label(label)[0]]
