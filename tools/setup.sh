@@ -2,10 +2,11 @@
 # Create .venv and install ctcam with its test tools. Works on a fresh Debian machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# System libraries Qt and VTK need when the machine lacks them (headless EGL/offscreen).
+# System libraries Qt and VTK need when the machine lacks them (headless EGL/offscreen),
+# and Xvfb for the tests that embed the VTK widget in a real X server.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=""
-  for p in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0; do
+  for p in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0 xvfb libxcb-icccm4 libxcb-keysyms1; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   if [ -n "$need" ]; then
