@@ -1,0 +1,300 @@
+"""Scanning a DICOM folder: headers only (``stop_before_pixels``), grouped by series.
+
+Every image frame becomes a :class:`FrameRef` holding what geometry and pixel decoding need,
+so classic one-slice-per-file series and enhanced multi-frame files (geometry in the
+Shared/PerFrame functional groups) are assembled by the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from engine.io.errors import CorruptFileError, UnknownFileError
+from engine.results import Progress
+
+MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One image frame: its file, frame number (None for single-frame files) and geometry."""
+
+    path: Path
+    frame: int | None
+    position: tuple[float, float, float] | None  # ImagePositionPatient (LPS mm)
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient (6 cosines, LPS)
+    pixel_spacing: tuple[float, float] | None  # (row spacing, column spacing) mm
+    rows: int | None
+    columns: int | None
+    slope: float
+    intercept: float
+    instance: int | None  # InstanceNumber (or in-file frame order)
+    samples_per_pixel: int = 1
+    transfer_syntax: str = ""
+
+
+@dataclass
+class SeriesRecord:
+    """All frames of one SeriesInstanceUID plus series-level header values."""
+
+    uid: str
+    description: str = ""
+    modality: str = ""
+    series_number: int | None = None
+    patient_id: str | None = None
+    study_uid: str | None = None
+    gantry_tilt: float | None = None
+    enhanced: bool = False
+    frames: list[FrameRef] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """What :func:`engine.io.list_series` reports about one series (no pixel data read).
+
+    ``shape`` is (columns, rows, slices) as stored, or None when the images carry no size.
+    """
+
+    uid: str
+    description: str
+    n_slices: int
+    modality: str
+    shape: tuple[int, int, int] | None
+    series_number: int | None = None
+    n_files: int = 0
+    enhanced: bool = False
+
+    def label(self) -> str:
+        desc = f" '{self.description}'" if self.description else ""
+        return f"{self.uid}{desc} ({self.modality or '?'}, {self.n_slices} slices)"
+
+
+def looks_like_dicom(path: Path) -> bool:
+    """'DICM' at byte 128 (Part 10 file), or a raw little-endian dataset starting in group 8."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" or head[:4] in (b"\x08\x00\x05\x00", b"\x08\x00\x08\x00",
+                                                     b"\x08\x00\x16\x00", b"\x08\x00\x00\x00")
+
+
+def read_header(path: Path) -> Dataset:
+    """Header of one DICOM file without its pixel data; CorruptFileError if undecodable."""
+    try:
+        with open(path, "rb") as f:
+            force = f.read(132)[128:132] != b"DICM"
+        return pydicom.dcmread(path, stop_before_pixels=True, force=force)
+    except Exception as exc:  # pydicom raises many types on damaged headers
+        raise CorruptFileError(
+            f"{path}: the DICOM header cannot be decoded ({type(exc).__name__}: {exc}). "
+            "The file is damaged; remove it or export the series again.",
+            path,
+        ) from exc
+
+
+def iter_scan(paths: Iterable[Path], folder: Path) -> Generator[Progress, None, dict[str, SeriesRecord]]:
+    """Read the headers of ``paths``; yield progress; return series records by UID.
+
+    Non-DICOM files are skipped.  Files that look like DICOM but cannot be decoded are skipped
+    too when other images are found (a damaged file belonging to the series shows up as a
+    missing slice); if nothing else is readable the first such error is raised.
+    """
+    paths = list(paths)
+    series: dict[str, SeriesRecord] = {}
+    first_error: CorruptFileError | None = None
+    n = max(1, len(paths))
+    for i, path in enumerate(paths):
+        if looks_like_dicom(path):
+            try:
+                ds = read_header(path)
+                _add(series, ds, path)
+            except CorruptFileError as exc:
+                first_error = first_error or exc
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+                first_error = first_error or CorruptFileError(
+                    f"{path}: a DICOM header value cannot be read ({type(exc).__name__}: {exc}). "
+                    "The file is damaged; remove it or export the series again.",
+                    path,
+                )
+        if i % 8 == 7 or i == len(paths) - 1:
+            yield Progress("load", (i + 1) / n, f"Reading DICOM headers ({i + 1}/{len(paths)})")
+    if not series:
+        if first_error is not None:
+            raise first_error
+        raise UnknownFileError(
+            f"{folder}: no DICOM image found ({len(paths)} files looked at). Open a folder "
+            "holding a DICOM CT series, or a .nii/.nii.gz file.",
+            folder,
+        )
+    return series
+
+
+def candidate_files(folder: Path) -> list[Path]:
+    """Regular files under ``folder`` (recursively), hidden ones excluded, in a stable order."""
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).parts
+        if any(part.startswith(".") for part in rel) or not p.is_file():
+            continue
+        out.append(p)
+    return out
+
+
+def series_info(rec: SeriesRecord) -> SeriesInfo:
+    rows = {f.rows for f in rec.frames}
+    cols = {f.columns for f in rec.frames}
+    shape = None
+    if len(rows) == 1 and len(cols) == 1 and None not in rows and None not in cols:
+        shape = (int(next(iter(cols))), int(next(iter(rows))), len(rec.frames))
+    return SeriesInfo(
+        uid=rec.uid,
+        description=rec.description,
+        n_slices=len(rec.frames),
+        modality=rec.modality,
+        shape=shape,
+        series_number=rec.series_number,
+        n_files=len(rec.files),
+        enhanced=rec.enhanced,
+    )
+
+
+# -- header parsing ------------------------------------------------------------------------------
+def _add(series: dict[str, SeriesRecord], ds: Dataset, path: Path) -> None:
+    sop_class = str(getattr(ds.get("file_meta", Dataset()), "MediaStorageSOPClassUID", ""))
+    if sop_class == MEDIA_DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
+        return  # a DICOMDIR index, not an image
+    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    if not uid:
+        return
+    rec = series.get(uid)
+    if rec is None:
+        rec = series[uid] = SeriesRecord(
+            uid=uid,
+            description=str(ds.get("SeriesDescription", "") or ""),
+            modality=str(ds.get("Modality", "") or ""),
+            series_number=_int(ds.get("SeriesNumber")),
+            patient_id=_str(ds.get("PatientID")),
+            study_uid=_str(ds.get("StudyInstanceUID")),
+            gantry_tilt=_float(ds.get("GantryDetectorTilt")),
+        )
+    rec.files.append(path)
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        rec.enhanced = True
+        rec.frames.extend(_enhanced_frames(ds, path))
+    else:
+        rec.frames.extend(_classic_frames(ds, path))
+
+
+def _classic_frames(ds: Dataset, path: Path) -> list[FrameRef]:
+    n_frames = _int(ds.get("NumberOfFrames")) or 1
+    common = dict(
+        path=path,
+        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
+        rows=_int(ds.get("Rows")),
+        columns=_int(ds.get("Columns")),
+        slope=_float(ds.get("RescaleSlope"), 1.0),
+        intercept=_float(ds.get("RescaleIntercept"), 0.0),
+        samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
+        transfer_syntax=_transfer_syntax(ds),
+    )
+    position = _floats(ds.get("ImagePositionPatient"), 3)
+    if n_frames == 1:
+        return [FrameRef(frame=None, position=position, instance=_int(ds.get("InstanceNumber")), **common)]
+    # a multi-frame image without functional groups has no per-frame position
+    return [FrameRef(frame=i, position=None, instance=i + 1, **common) for i in range(n_frames)]
+
+
+def _enhanced_frames(ds: Dataset, path: Path) -> list[FrameRef]:
+    shared = _first(ds.get("SharedFunctionalGroupsSequence"))
+    frames = []
+    for i, per in enumerate(ds.PerFrameFunctionalGroupsSequence):
+
+        def group(name: str, per=per) -> Dataset | None:
+            item = _first(per.get(name)) if per is not None else None
+            if item is None and shared is not None:
+                item = _first(shared.get(name))
+            return item
+
+        pos = group("PlanePositionSequence")
+        ori = group("PlaneOrientationSequence")
+        meas = group("PixelMeasuresSequence")
+        trans = group("PixelValueTransformationSequence")
+        content = group("FrameContentSequence")
+        frames.append(
+            FrameRef(
+                path=path,
+                frame=i,
+                position=_floats(pos.get("ImagePositionPatient"), 3) if pos else None,
+                orientation=_floats(ori.get("ImageOrientationPatient"), 6) if ori else None,
+                pixel_spacing=_floats(meas.get("PixelSpacing"), 2) if meas else None,
+                rows=_int(ds.get("Rows")),
+                columns=_int(ds.get("Columns")),
+                slope=_float(trans.get("RescaleSlope"), 1.0) if trans else 1.0,
+                intercept=_float(trans.get("RescaleIntercept"), 0.0) if trans else 0.0,
+                instance=_int(content.get("InStackPositionNumber")) if content else i + 1,
+                samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
+                transfer_syntax=_transfer_syntax(ds),
+            )
+        )
+    return frames
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    meta = ds.get("file_meta")
+    return str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+
+
+def _first(seq) -> Dataset | None:
+    try:
+        return seq[0] if seq else None
+    except (IndexError, TypeError):
+        return None
+
+
+def _value(elem):
+    return getattr(elem, "value", elem)
+
+
+def _str(elem) -> str | None:
+    v = _value(elem)
+    return str(v) if v not in (None, "") else None
+
+
+def _int(elem) -> int | None:
+    v = _value(elem)
+    if v in (None, ""):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(elem, default: float | None = None) -> float | None:
+    v = _value(elem)
+    if v in (None, ""):
+        return default
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def _floats(elem, n: int) -> tuple[float, ...] | None:
+    v = _value(elem)
+    if v is None or isinstance(v, (str, bytes)):
+        return None
+    try:
+        vals = tuple(float(x) for x in v)
+    except (TypeError, ValueError):
+        return None
+    return vals if len(vals) == n else None
