@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug in ctcam: still one line, distinct exit code
-        print(f"error: unexpected internal failure ({type(exc).__name__}: {exc}); please report "
-              "it with the file that caused it", file=sys.stderr)
+        print(
+            f"error: unexpected internal failure ({type(exc).__name__}: {exc}); please report "
+            "it with the file that caused it",
+            file=sys.stderr,
+        )
         return 1
     print(json.dumps(describe(vol)))
     return 0

@@ -48,7 +48,9 @@ def iter_load(path: str | Path, series: str | None = None) -> Generator[Progress
     """
     path = Path(path)
     if not path.exists():
-        raise PathNotFoundError(f"{path}: no such file or folder. Check the path and try again.", path)
+        raise PathNotFoundError(
+            f"{path}: no such file or folder. Check the path and try again.", path
+        )
     if path.is_dir():
         return (yield from dicom.iter_read_dicom(path, series))
     kind = detect_format(path)

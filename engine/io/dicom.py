@@ -62,12 +62,16 @@ def list_series(folder: str | Path) -> list[SeriesInfo]:
     return _sorted_infos(records)
 
 
-def read_dicom(folder: str | Path, series: str | None = None, progress=None, cancel=None) -> CTVolume:
+def read_dicom(
+    folder: str | Path, series: str | None = None, progress=None, cancel=None
+) -> CTVolume:
     """Read one CT series from a DICOM folder (or an enhanced multi-frame / single file)."""
     return drive(iter_read_dicom(folder, series), progress, cancel)
 
 
-def iter_read_dicom(path: str | Path, series: str | None = None) -> Generator[Progress, None, CTVolume]:
+def iter_read_dicom(
+    path: str | Path, series: str | None = None
+) -> Generator[Progress, None, CTVolume]:
     """Generator form of :func:`read_dicom`: yields Progress, returns the CTVolume.
 
     ``path`` is a folder, or one file: an enhanced multi-frame file is read alone; a classic
@@ -78,7 +82,9 @@ def iter_read_dicom(path: str | Path, series: str | None = None) -> Generator[Pr
     yield Progress("load", 0.0, f"Looking for DICOM files in {path.name}")
     if path.is_file():
         hdr = read_header(path)
-        multi = "PerFrameFunctionalGroupsSequence" in hdr or int(hdr.get("NumberOfFrames", 1) or 1) > 1
+        multi = (
+            "PerFrameFunctionalGroupsSequence" in hdr or int(hdr.get("NumberOfFrames", 1) or 1) > 1
+        )
         if multi:
             files, where = [path], path
         else:
@@ -156,7 +162,9 @@ def _iter_pixels(plan: SeriesPlan, where: Path) -> Generator[Progress, None, np.
         for k in slots:
             ref = plan.frames[k]
             stack[k] = conv(frame_of(arr, ref), ref.slope, ref.intercept, where=path)
-        yield Progress("load", n_done / len(by_file), f"Reading DICOM images ({n_done}/{len(by_file)})")
+        yield Progress(
+            "load", n_done / len(by_file), f"Reading DICOM images ({n_done}/{len(by_file)})"
+        )
     plan.warnings.extend(conv.warnings())
     if plan.targets is not None:
         stack = _resample(stack, plan.positions, plan.targets)
@@ -170,7 +178,9 @@ def _resample(stack: np.ndarray, positions: np.ndarray, targets: np.ndarray) -> 
     lo = hi - 1
     w = np.clip((targets - positions[lo]) / (positions[hi] - positions[lo]), 0.0, 1.0)
     for t in range(len(targets)):
-        mix = (1.0 - w[t]) * stack[lo[t]].astype(np.float32) + w[t] * stack[hi[t]].astype(np.float32)
+        mix = (1.0 - w[t]) * stack[lo[t]].astype(np.float32) + w[t] * stack[hi[t]].astype(
+            np.float32
+        )
         out[t] = np.rint(mix).astype(np.int16)
     return out
 

@@ -108,12 +108,14 @@ def plan_series(rec: SeriesRecord, where: Path) -> SeriesPlan:
         spacing = median
         n_slices = int(np.floor((d[-1] - d[0]) / median + 1e-6)) + 1
         targets = np.arange(n_slices) * median
-        warnings.append((
-            f"{where}: slice spacing was uneven (up to {rel:.1%} off the median "
-            f"{median:.3f} mm); the series was resampled to {n_slices} slices "
-            f"{median:.3f} mm apart by linear interpolation.",
-            SpacingResampledWarning,
-        ))
+        warnings.append(
+            (
+                f"{where}: slice spacing was uneven (up to {rel:.1%} off the median "
+                f"{median:.3f} mm); the series was resampled to {n_slices} slices "
+                f"{median:.3f} mm apart by linear interpolation.",
+                SpacingResampledWarning,
+            )
+        )
 
     cols, rows = int(frames[0].columns), int(frames[0].rows)
     check_shape((cols, rows, n_slices), where)
@@ -235,7 +237,9 @@ def _check_repeats(frames: list[FrameRef], d: np.ndarray, where: Path, uid: str)
     )
 
 
-def _check_tilt(pos: np.ndarray, d: np.ndarray, n: np.ndarray, where: Path, rec: SeriesRecord) -> None:
+def _check_tilt(
+    pos: np.ndarray, d: np.ndarray, n: np.ndarray, where: Path, rec: SeriesRecord
+) -> None:
     """Positions must advance along the normal; in-plane drift means a tilted gantry."""
     inplane = pos - np.outer(d, n)
     drift = np.linalg.norm(inplane[-1] - inplane[0])
@@ -253,7 +257,9 @@ def _check_tilt(pos: np.ndarray, d: np.ndarray, n: np.ndarray, where: Path, rec:
         )
 
 
-def _check_gaps(frames: list[FrameRef], d: np.ndarray, steps: np.ndarray, median: float, where: Path) -> None:
+def _check_gaps(
+    frames: list[FrameRef], d: np.ndarray, steps: np.ndarray, median: float, where: Path
+) -> None:
     gaps = np.flatnonzero(steps > GAP_FACTOR * median)
     if gaps.size == 0:
         return

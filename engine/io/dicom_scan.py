@@ -82,8 +82,12 @@ def looks_like_dicom(path: Path) -> bool:
             head = f.read(132)
     except OSError:
         return False
-    return head[128:132] == b"DICM" or head[:4] in (b"\x08\x00\x05\x00", b"\x08\x00\x08\x00",
-                                                     b"\x08\x00\x16\x00", b"\x08\x00\x00\x00")
+    return head[128:132] == b"DICM" or head[:4] in (
+        b"\x08\x00\x05\x00",
+        b"\x08\x00\x08\x00",
+        b"\x08\x00\x16\x00",
+        b"\x08\x00\x00\x00",
+    )
 
 
 def read_header(path: Path) -> Dataset:
@@ -100,7 +104,9 @@ def read_header(path: Path) -> Dataset:
         ) from exc
 
 
-def iter_scan(paths: Iterable[Path], folder: Path) -> Generator[Progress, None, dict[str, SeriesRecord]]:
+def iter_scan(
+    paths: Iterable[Path], folder: Path
+) -> Generator[Progress, None, dict[str, SeriesRecord]]:
     """Read the headers of ``paths``; yield progress; return series records by UID.
 
     Non-DICOM files are skipped.  Files that look like DICOM but cannot be decoded are skipped
@@ -208,7 +214,11 @@ def _classic_frames(ds: Dataset, path: Path) -> list[FrameRef]:
     )
     position = _floats(ds.get("ImagePositionPatient"), 3)
     if n_frames == 1:
-        return [FrameRef(frame=None, position=position, instance=_int(ds.get("InstanceNumber")), **common)]
+        return [
+            FrameRef(
+                frame=None, position=position, instance=_int(ds.get("InstanceNumber")), **common
+            )
+        ]
     # a multi-frame image without functional groups has no per-frame position
     return [FrameRef(frame=i, position=None, instance=i + 1, **common) for i in range(n_frames)]
 

@@ -76,8 +76,18 @@ def write_dicom_series(
     paths = []
     for k in range(n):
         sop = uids("sop", k)
-        ds = _base(CTImageStorage, sop, study, series, frame_ref, patient_id, patient_name,
-                   modality, series_description, series_number)
+        ds = _base(
+            CTImageStorage,
+            sop,
+            study,
+            series,
+            frame_ref,
+            patient_id,
+            patient_name,
+            modality,
+            series_description,
+            series_number,
+        )
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.InstanceNumber = k + 1
         pos = geo["lps"] @ np.array([0.0, 0.0, float(k), 1.0])
@@ -119,8 +129,18 @@ def write_dicom_enhanced(
     geo = _geometry(vol, orientation)
     pixels, intercept, signed = _storage(geo["data"], signed)
     uids = _Uids(uid_seed)
-    ds = _base(EnhancedCTImageStorage, uids("sop"), uids("study"), uids("series"), uids("for"),
-               patient_id, patient_name, modality, series_description, series_number)
+    ds = _base(
+        EnhancedCTImageStorage,
+        uids("sop"),
+        uids("study"),
+        uids("series"),
+        uids("for"),
+        patient_id,
+        patient_name,
+        modality,
+        series_description,
+        series_number,
+    )
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
     ds.InstanceNumber = 1
     n = pixels.shape[2]
@@ -198,8 +218,18 @@ def _ds(values) -> list[DSfloat]:
     return [DSfloat(float(v), auto_format=True) for v in np.ravel(values)]
 
 
-def _base(sop_class, sop_uid, study, series, frame_ref, patient_id, patient_name, modality,
-          description, series_number) -> FileDataset:
+def _base(
+    sop_class,
+    sop_uid,
+    study,
+    series,
+    frame_ref,
+    patient_id,
+    patient_name,
+    modality,
+    description,
+    series_number,
+) -> FileDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid

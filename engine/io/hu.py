@@ -23,8 +23,13 @@ class HUConverter:
         self.path = Path(path)
         self.clipped = 0
 
-    def __call__(self, stored: np.ndarray, slope: float = 1.0, intercept: float = 0.0,
-                 where: str | Path | None = None) -> np.ndarray:
+    def __call__(
+        self,
+        stored: np.ndarray,
+        slope: float = 1.0,
+        intercept: float = 0.0,
+        where: str | Path | None = None,
+    ) -> np.ndarray:
         where = where or self.path
         if not (np.isfinite(slope) and np.isfinite(intercept)):
             raise NonFiniteValuesError(
@@ -33,7 +38,11 @@ class HUConverter:
                 where,
             )
         stored = np.asarray(stored)
-        if stored.dtype.kind in "iub" and float(slope).is_integer() and float(intercept).is_integer():
+        if (
+            stored.dtype.kind in "iub"
+            and float(slope).is_integer()
+            and float(intercept).is_integer()
+        ):
             values = stored.astype(np.int64) * int(slope) + int(intercept)
         else:
             values = stored.astype(np.float64) * slope + intercept
@@ -55,8 +64,10 @@ class HUConverter:
     def warnings(self) -> list[tuple[str, type]]:
         if not self.clipped:
             return []
-        return [(
-            f"{self.path}: {self.clipped:,} voxels lay outside the int16 HU range and were "
-            "clipped to [-32768, 32767]; check the rescale slope/intercept.",
-            ValuesClippedWarning,
-        )]
+        return [
+            (
+                f"{self.path}: {self.clipped:,} voxels lay outside the int16 HU range and were "
+                "clipped to [-32768, 32767]; check the rescale slope/intercept.",
+                ValuesClippedWarning,
+            )
+        ]

@@ -87,7 +87,9 @@ def iter_read_nifti(path: str | Path) -> Generator[Progress, None, CTVolume]:
     extra = (0,) * (len(hdr.get_data_shape()) - 3)
     for k0 in range(0, nk, step):
         k1 = min(nk, k0 + step)
-        hu[:, :, k0:k1] = conv(_read_slab(img, (slice(None), slice(None), slice(k0, k1)) + extra, path))
+        hu[:, :, k0:k1] = conv(
+            _read_slab(img, (slice(None), slice(None), slice(k0, k1)) + extra, path)
+        )
         yield Progress("load", k1 / nk, f"Reading {path.name}: slice {k1}/{nk}")
 
     data, canon = canonicalize(hu, affine)
@@ -113,7 +115,9 @@ def _open(path: Path):
     try:
         return nib.load(str(path))
     except FileNotFoundError as exc:
-        raise PathNotFoundError(f"{path}: no such file. Check the path and try again.", path) from exc
+        raise PathNotFoundError(
+            f"{path}: no such file. Check the path and try again.", path
+        ) from exc
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise TruncatedFileError(
             f"{path}: the file ends early or its compression is damaged ({exc}). "

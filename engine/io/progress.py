@@ -39,7 +39,9 @@ def drive(
         gen.close()
 
 
-def rescaled(gen: Generator[Progress, None, T], lo: float, hi: float) -> Generator[Progress, None, T]:
+def rescaled(
+    gen: Generator[Progress, None, T], lo: float, hi: float
+) -> Generator[Progress, None, T]:
     """Re-yield ``gen``'s progress mapped from [0, 1] to [lo, hi]; return its value."""
     try:
         while True:
