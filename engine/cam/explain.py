@@ -1,0 +1,82 @@
+"""High-level explanation of one preprocessed input (all labels, both methods)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.cam.core import identical_maps
+from engine.cam.fast import fast_maps
+from engine.cam.generic import GenericCAM
+from engine.cam.geometry import groups_to_volume, map_affine
+from engine.model.loading import LoadedModel
+from engine.model.net import AxialNet
+from engine.results import METHODS
+
+
+@dataclass
+class CamOutput:
+    """Raw explanation of one scan, all labels.
+
+    ``maps[method]``: float32 (L, mi, mj, mk), raw signed, units = logit contribution;
+    ``map_affine``: map voxel index -> RAS mm (None if no model affine was given).
+    """
+
+    logits: np.ndarray
+    probs: np.ndarray
+    biases: np.ndarray
+    maps: dict[str, np.ndarray]
+    map_affine: np.ndarray | None
+    methods_identical: bool
+    path: str = "fast"
+    extra: dict = field(default_factory=dict)
+
+
+def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
+            model_affine: np.ndarray | None = None, path: str = "auto",
+            methods: Sequence[str] = METHODS, target_layer: str | None = None) -> CamOutput:
+    """Logits, probabilities and raw HiResCAM / Grad-CAM maps for every label.
+
+    ``x`` is the (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
+    its model-grid affine (gives ``map_affine``).  ``path``: "fast" (one forward pass, no
+    backward; AxialNet only), "generic" (autograd through the named target layer) or "auto".
+
+    For an AxialNet, maps are stored as (L, mi, mj, mk) with ``map_affine`` (see
+    :mod:`engine.cam.geometry`).  Any other ``nn.Module`` (generic path, ``target_layer``
+    required) gives maps (L, N, *S) as the target layer lays them out, ``map_affine`` None,
+    and biases NaN (unknown without a linear head).
+    """
+    model = loaded.model if isinstance(loaded, LoadedModel) else loaded
+    target = loaded.target_layer if isinstance(loaded, LoadedModel) else target_layer
+    if target is None:
+        target = "reduce" if isinstance(model, AxialNet) else None
+    if target is None and path != "fast":
+        raise ValueError("explain() on a generic module needs target_layer")
+    device = next(model.parameters()).device
+    x = x.to(device=device, dtype=torch.float32)
+    if path == "auto":
+        path = "fast" if isinstance(model, AxialNet) else "generic"
+    if path == "fast":
+        logits, raw = fast_maps(model, x)
+    elif path == "generic":
+        with GenericCAM(model, target) as cam:
+            logits, raw = cam(x)
+    else:
+        raise ValueError(f"unknown CAM path {path!r}")
+    same = identical_maps(raw["hirescam"], raw["gradcam"])
+    lg = logits.detach().to("cpu").double().numpy()
+    aff = None
+    if isinstance(model, AxialNet):
+        maps = {m: groups_to_volume(raw[m]) for m in methods}
+        if model_affine is not None:
+            aff = map_affine(model_affine, x.shape[1:], maps[methods[0]].shape[1:])
+        bias = model.head.bias.detach().to("cpu").double().numpy()
+    else:
+        maps = {m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods}
+        bias = np.full(lg.shape, np.nan)
+    return CamOutput(logits=lg.astype(np.float32), probs=(1 / (1 + np.exp(-lg))).astype(np.float32),
+                     biases=bias.astype(np.float32), maps=maps, map_affine=aff,
+                     methods_identical=same, path=path)

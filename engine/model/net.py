@@ -1,0 +1,170 @@
+"""AxialNet-style classifier (design section 6; Draelos & Carin, arXiv 2011.08891).
+
+Input ``x`` has shape (B, X, Y, Z): the preprocessed volume on the model grid in canonical
+array order (i -> patient Right, j -> Anterior, k -> Superior; axis 3 of ``x`` is axial).
+
+1. **Groups.** The Z axial slices are cut into G = Z / 3 groups of 3 adjacent slices; each
+   group is a 3-channel 2D image (channels = slices k = 3g, 3g+1, 3g+2; image axes (i, j)).
+2. **Backbone.** A small ResNet-style 2D network (stride-2 stem, one residual stage per
+   width) runs on all B*G group images as one batch.
+3. **Reduce.** A few 3x3 conv layers bring the channels down to F.  Their output is the
+   CAM target layer ``A`` with shape (B*G, F, h, w).
+4. **Head.** One linear layer, *shared by all groups*, maps each group's flattened
+   features vec(A_g) (length F*h*w) to per-group logits s_g = W vec(A_g) + b; the output
+   is the mean over groups, y = (1/G) sum_g s_g = (1/G) sum_g W vec(A_g) + b.
+
+Because y is linear in A, dy_c/dA_g = W_c / G for every group, which is what the fast CAM
+path of :mod:`engine.cam.fast` exploits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+SLICES_PER_GROUP = 3
+TARGET_LAYER = "reduce"
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+    )
+
+
+class ResBlock(nn.Module):
+    """Basic residual block: conv-bn-relu-conv-bn + (projected) shortcut, then ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn(cin, cout, stride)
+        self.conv2 = _conv_bn(cout, cout)
+        self.shortcut: nn.Module
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.conv1(x))
+        out = self.conv2(out)
+        return torch.relu(out + self.shortcut(x))
+
+
+class AxialNet(nn.Module):
+    """AxialNet-style multi-label classifier with a per-group linear head.
+
+    Parameters
+    ----------
+    n_labels:
+        Number of outputs L.
+    input_shape:
+        (X, Y, Z) of the model grid; Z must be a multiple of 3.
+    stem_width, widths, strides:
+        Stem conv (stride 2) width, then one residual stage per entry of ``widths`` with the
+        given stride.  The in-plane downsampling is 2 * prod(strides).
+    reduce_widths:
+        Channels of the 3x3 conv layers after the backbone; the last one is F.
+    """
+
+    def __init__(
+        self,
+        n_labels: int,
+        input_shape: Sequence[int] = (96, 96, 48),
+        stem_width: int = 16,
+        widths: Sequence[int] = (16, 32, 64),
+        strides: Sequence[int] = (1, 2, 2),
+        reduce_widths: Sequence[int] = (32, 16),
+    ) -> None:
+        super().__init__()
+        X, Y, Z = (int(v) for v in input_shape)
+        if Z % SLICES_PER_GROUP:
+            raise ValueError(f"number of slices {Z} is not a multiple of {SLICES_PER_GROUP}")
+        self.input_shape = (X, Y, Z)
+        self.n_groups = Z // SLICES_PER_GROUP
+        self.n_labels = int(n_labels)
+        layers: list[nn.Module] = [
+            nn.Conv2d(SLICES_PER_GROUP, stem_width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(stem_width),
+            nn.ReLU(inplace=True),
+        ]
+        cin = stem_width
+        down = 2
+        for w, s in zip(widths, strides):
+            layers.append(ResBlock(cin, int(w), int(s)))
+            cin = int(w)
+            down *= int(s)
+        self.backbone = nn.Sequential(*layers)
+        red: list[nn.Module] = []
+        for w in reduce_widths:
+            red += [nn.Conv2d(cin, int(w), 3, padding=1, bias=False), nn.BatchNorm2d(int(w)),
+                    nn.ReLU(inplace=True)]
+            cin = int(w)
+        self.reduce = nn.Sequential(*red)
+        if X % down or Y % down:
+            raise ValueError(f"in-plane grid {X}x{Y} is not divisible by the downsampling {down}")
+        self.feature_shape = (cin, X // down, Y // down)  # (F, h, w)
+        self.head = nn.Linear(cin * (X // down) * (Y // down), self.n_labels)
+
+    # -- pieces used by the CAM fast path and the mask loss ---------------------------------
+    def to_groups(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, X, Y, Z) -> (B*G, 3, X, Y), channel c of group g = slice 3g + c."""
+        B, X, Y, Z = x.shape
+        G = Z // SLICES_PER_GROUP
+        return x.reshape(B, X, Y, G, SLICES_PER_GROUP).permute(0, 3, 4, 1, 2).reshape(
+            B * G, SLICES_PER_GROUP, X, Y
+        )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Target-layer activations A, shape (B, G, F, h, w)."""
+        B = x.shape[0]
+        a = self.reduce(self.backbone(self.to_groups(x)))
+        return a.reshape(B, -1, *a.shape[1:])
+
+    def classify(self, a: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L) from activations (B, G, F, h, w): mean over groups of W vec(A_g) + b."""
+        return self.head(a.flatten(2)).mean(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        a = self.reduce(self.backbone(self.to_groups(x)))  # (B*G, F, h, w): target layer
+        return self.head(a.reshape(B, -1, a[0].numel())).mean(1)
+
+
+def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
+    """Build an :class:`AxialNet` from the ``architecture`` section of a model card."""
+    return AxialNet(
+        n_labels=n_labels,
+        input_shape=arch["input_shape"],
+        stem_width=arch["stem_width"],
+        widths=arch["widths"],
+        strides=arch["strides"],
+        reduce_widths=arch["reduce_widths"],
+    )
+
+
+def architecture_of(model: AxialNet) -> dict:
+    """Inverse of :func:`build_from_architecture` (for writing cards)."""
+    widths, strides = [], []
+    stem_width = model.backbone[0].out_channels
+    for m in model.backbone:
+        if isinstance(m, ResBlock):
+            widths.append(m.conv1[0].out_channels)
+            strides.append(m.conv1[0].stride[0])
+    reduce_widths = [m.out_channels for m in model.reduce if isinstance(m, nn.Conv2d)]
+    return {
+        "type": "axialnet",
+        "input_shape": list(model.input_shape),
+        "slices_per_group": SLICES_PER_GROUP,
+        "stem_width": stem_width,
+        "widths": widths,
+        "strides": strides,
+        "reduce_widths": reduce_widths,
+        "feature_shape": list(model.feature_shape),
+        "n_groups": model.n_groups,
+    }
