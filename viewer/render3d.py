@@ -1,0 +1,323 @@
+"""The 3D view: CT volume rendering with heat maps, organ surfaces, cursor and clipping.
+
+Public API (stable; the main window embeds this)
+------------------------------------------------
+``Render3DView(parent=None, *, max_dim=160, cursor_render_delay_ms=150)`` -- a ``QWidget``.
+
+Data (all geometry in patient RAS+ mm; arrays in canonical (i, j, k) order):
+
+* ``set_volume(vol: CTVolume)`` -- the scan, block-averaged to <= ``max_dim`` voxels per axis;
+  fits the camera (keeps the current view direction).  ``clear_volume()``.
+* ``set_preset(name)`` -- CT transfer function, one of ``PRESETS`` (``"soft tissue chest"``,
+  ``"lung"``, ``"bone"``, ``"MIP"``).
+* ``set_organs(labelmap, names: dict[int, str], colors: dict[int, (r, g, b)], affine=None)`` --
+  uint8 organ map on the scan grid (``affine`` defaults to the scan's); colours as floats in
+  [0, 1] or ints in [0, 255].  ``set_organ_visible(code, visible)``,
+  ``set_organ_opacity(alpha)``, ``clear_organs()``.
+* ``set_map(values, map_affine, *, vmin=None, vmax=None, colormap=None, signed=False,
+  levels=(0.5, 0.75), title="")`` -- one raw map (mi, mj, mk) with its own voxel -> RAS
+  affine, drawn as nested iso-surfaces at ``levels`` of the display range, coloured like the
+  2D overlay (default ``"inferno"``; ``"RdBu_r"`` when ``signed``; any name in
+  ``COLORMAPS`` or an (N, 3|4) lookup table).  Switches to a single pane.  ``clear_map()``.
+* ``set_maps_side_by_side(left, right)`` -- two panes with ONE shared camera; each side is a
+  ``MapLayer``, a dict of ``set_map``'s keywords plus ``values``/``affine``, ``(values,
+  affine)`` or ``(values, affine, {keywords})``.  ``set_single()`` goes back (keeps left).
+* ``set_cursor(ras_xyz | None)`` -- small 3-axis cursor at the crosshair.
+* ``set_clip(axis | None, fraction=0.5, keep="below")`` -- cut the CT and organs with a plane
+  normal to ``"x"|"y"|"z"`` (or ``"sagittal"|"coronal"|"axial"``); maps stay whole.
+* ``reset_camera(view="anterior")`` -- ``VIEWS``: anterior (radiological: camera in front of
+  the patient, head up, patient's left on the screen's right), posterior, left, right,
+  superior, inferior.
+
+Drawing and export:
+
+* ``render()`` -- request a frame.  The view renders only on demand, at most once per
+  event-loop turn; cursor moves are debounced by ``cursor_render_delay_ms`` so slice
+  scrolling never waits for 3D frames.  While the widget is hidden every call is queued
+  (later calls replace earlier ones of the same kind) and nothing is computed or drawn; the
+  queue is applied and one frame drawn when it is shown.
+* ``screenshot(path) -> Path`` (PNG) and ``turntable(path, n_frames=36, fps=12) -> Path``
+  (animated GIF, 360 degrees about the view-up axis).  When hidden, both replay the state
+  into an offscreen renderer of the widget's size.
+* ``shutdown()`` -- release the OpenGL context (also done on ``closeEvent``).
+* ``scene`` -- the underlying Qt-free :class:`Scene3D` (advanced use only).
+* Signal ``rendered(float)`` -- seconds the last frame took.
+
+Headless: ``OffscreenRenderer(size=(w, h), max_dim=160)`` has the same data/camera methods
+plus ``render()``, ``capture() -> (H, W, 3) uint8``, ``screenshot``, ``turntable``, ``close``;
+it renders through EGL when there is no X display.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+
+from viewer.render3d_scene import (
+    CLIP_AXES,
+    VIEWS,
+    MapLayer,
+    OffscreenRenderer,
+    Render3DError,
+    Scene3D,
+    as_map_layer,
+    check_grid,
+)
+from viewer.render3d_style import COLORMAPS, PRESETS
+
+__all__ = [
+    "CLIP_AXES",
+    "COLORMAPS",
+    "PRESETS",
+    "VIEWS",
+    "MapLayer",
+    "OffscreenRenderer",
+    "Render3DError",
+    "Render3DView",
+    "Scene3D",
+]
+
+# Calls that fully define one aspect of the scene: a later call of the same group replaces
+# every earlier queued call of that group.  Other calls are kept in order.
+_GROUPS: dict[str, str] = {
+    "set_volume": "volume",
+    "clear_volume": "volume",
+    "set_preset": "preset",
+    "set_organs": "organs",
+    "clear_organs": "organs",
+    "set_organ_opacity": "organ_opacity",
+    "set_map": "maps",
+    "set_maps_side_by_side": "maps",
+    "set_cursor": "cursor",
+    "set_clip": "clip",
+    "reset_camera": "camera",
+}
+_APPENDED = ("clear_map", "set_single", "set_organ_visible")
+
+
+class _CallLog:
+    """Ordered, coalesced record of scene calls (to defer while hidden, or to replay)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def add(self, name: str, args: tuple, kwargs: dict) -> None:
+        group = _GROUPS.get(name)
+        if name == "set_organ_visible":
+            code = int(args[0] if args else kwargs["code"])
+            self.calls = [c for c in self.calls if not (c[0] == name and int(c[1][0]) == code)]
+        elif group is not None:
+            # A full definition supersedes earlier calls of its group, including the
+            # partial ones (clear_map / set_single after set_map are moot once re-set).
+            drop = {n for n, g in _GROUPS.items() if g == group}
+            if group == "maps":
+                drop |= {"clear_map", "set_single"}
+            self.calls = [c for c in self.calls if c[0] not in drop]
+        elif self.calls and self.calls[-1][0] == name:
+            return  # repeated clear_map / set_single
+        self.calls.append((name, args, kwargs))
+
+    def replay(self, scene: Scene3D) -> None:
+        for name, args, kwargs in self.calls:
+            getattr(scene, name)(*args, **kwargs)
+
+    def clear(self) -> None:
+        self.calls = []
+
+
+def _scene_call(name: str, *, cursor: bool = False):
+    """Make a forwarding method: run now when visible, else queue."""
+
+    def method(self, *args, **kwargs):
+        self._call(name, args, kwargs, cursor=cursor)
+
+    method.__name__ = name
+    method.__doc__ = getattr(Scene3D, name).__doc__
+    return method
+
+
+class Render3DView(QWidget):
+    """Qt widget around :class:`Scene3D` (see the module docstring for the API)."""
+
+    rendered = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None, *, max_dim: int = 160,
+                 cursor_render_delay_ms: int = 150) -> None:
+        super().__init__(parent)
+        self._vtk = QVTKRenderWindowInteractor(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._vtk)
+        self.scene = Scene3D(self._vtk.GetRenderWindow(), max_dim=max_dim)
+        self._max_dim = int(max_dim)
+        self._style = vtkInteractorStyleTrackballCamera()
+        self._vtk.SetInteractorStyle(self._style)
+        self._vtk.Initialize()
+        self._pending = _CallLog()  # calls not yet applied (widget hidden)
+        self._history = _CallLog()  # every call, coalesced (for offscreen export replay)
+        self._dirty = False
+        self._closed = False
+        self.cursor_render_delay_ms = int(cursor_render_delay_ms)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._render_now)
+        self.last_render_s: float | None = None
+
+    # -- scene calls ---------------------------------------------------------------------
+    set_volume = _scene_call("set_volume")
+    clear_volume = _scene_call("clear_volume")
+    set_preset = _scene_call("set_preset")
+    set_organs = _scene_call("set_organs")
+    clear_organs = _scene_call("clear_organs")
+    set_organ_visible = _scene_call("set_organ_visible")
+    set_organ_opacity = _scene_call("set_organ_opacity")
+    set_map = _scene_call("set_map")
+    clear_map = _scene_call("clear_map")
+    set_maps_side_by_side = _scene_call("set_maps_side_by_side")
+    set_single = _scene_call("set_single")
+    set_cursor = _scene_call("set_cursor", cursor=True)
+    set_clip = _scene_call("set_clip")
+    reset_camera = _scene_call("reset_camera")
+
+    @property
+    def presets(self) -> list[str]:
+        return list(PRESETS)
+
+    def _validate(self, name: str, args: tuple, kwargs: dict) -> None:
+        """Cheap argument checks done at call time even when the call is deferred."""
+        if name == "set_preset":
+            preset = args[0] if args else kwargs.get("name")
+            if preset not in PRESETS:
+                raise Render3DError(f"unknown 3D preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        elif name == "reset_camera":
+            view = args[0] if args else kwargs.get("view", "anterior")
+            if view not in VIEWS:
+                raise Render3DError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+        elif name == "set_clip":
+            axis = args[0] if args else kwargs.get("axis")
+            if axis is not None and axis not in CLIP_AXES:
+                raise Render3DError(f"unknown clip axis {axis!r}; use one of {', '.join(CLIP_AXES)} or None")
+
+    def _check_maps(self, name: str, args: tuple, kwargs: dict) -> None:
+        if name == "set_map":
+            values = args[0] if args else kwargs.get("values")
+            affine = args[1] if len(args) > 1 else kwargs.get("map_affine")
+            check_grid(values, affine, "the heat map")
+        elif name == "set_maps_side_by_side":
+            for key, spec in zip(("left", "right"), args + tuple(kwargs[k] for k in ("left", "right") if k in kwargs)):
+                layer = as_map_layer(spec)
+                check_grid(layer.values, layer.affine, f"the {key} heat map")
+
+    def _call(self, name: str, args: tuple, kwargs: dict, *, cursor: bool = False) -> None:
+        if self._closed:
+            return
+        self._validate(name, args, kwargs)
+        self._check_maps(name, args, kwargs)
+        self._history.add(name, args, kwargs)
+        if self._can_draw():
+            getattr(self.scene, name)(*args, **kwargs)
+            self._request_render(self.cursor_render_delay_ms if cursor else 0)
+        else:
+            self._pending.add(name, args, kwargs)
+            self._dirty = True
+
+    # -- rendering -----------------------------------------------------------------------
+    def _can_draw(self) -> bool:
+        return not self._closed and self.isVisible() and not self.window().isMinimized()
+
+    def render(self) -> None:
+        """Request one frame (drawn on the next event-loop turn, or when shown)."""
+        self._request_render(0)
+
+    def _request_render(self, delay_ms: int) -> None:
+        if not self._can_draw():
+            self._dirty = True
+            return
+        if self._timer.isActive() and delay_ms > 0:
+            self._timer.start(delay_ms)  # debounce: restart the wait
+            return
+        if self._timer.isActive() and self._timer.remainingTime() <= delay_ms:
+            return
+        self._timer.start(delay_ms)
+
+    def _flush(self) -> None:
+        if self._pending.calls:
+            self._pending.replay(self.scene)
+            self._pending.clear()
+
+    def _render_now(self) -> None:
+        if not self._can_draw():
+            self._dirty = True
+            return
+        self._flush()
+        t0 = time.perf_counter()
+        self.scene.render()
+        self.last_render_s = time.perf_counter() - t0
+        self._dirty = False
+        self.rendered.emit(self.last_render_s)
+
+    def render_sync(self) -> None:
+        """Draw one frame now if visible (tests, exports)."""
+        self._timer.stop()
+        self._render_now()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if self._dirty or self._pending.calls:
+            self._request_render(0)
+
+    # -- export --------------------------------------------------------------------------
+    def _export_scene(self):
+        """The live scene when visible, else an offscreen replay with the same camera."""
+        if self._can_draw():
+            self._timer.stop()
+            self._flush()
+            return self.scene, False
+        size = (max(64, self.width()), max(64, self.height()))
+        off = OffscreenRenderer(size, max_dim=self._max_dim)
+        self._history.replay(off)
+        cam = self.scene.camera
+        off.camera.SetPosition(*cam.GetPosition())
+        off.camera.SetFocalPoint(*cam.GetFocalPoint())
+        off.camera.SetViewUp(*cam.GetViewUp())
+        off.camera.SetViewAngle(cam.GetViewAngle())
+        return off, True
+
+    def screenshot(self, path) -> Path:
+        """Write the 3D view as a PNG file."""
+        scene, temporary = self._export_scene()
+        try:
+            return scene.screenshot(path)
+        finally:
+            if temporary:
+                scene.close()
+
+    def turntable(self, path, n_frames: int = 36, fps: float = 12.0) -> Path:
+        """Write a 360-degree turntable GIF of the current scene."""
+        scene, temporary = self._export_scene()
+        try:
+            return scene.turntable(path, n_frames=n_frames, fps=fps)
+        finally:
+            if temporary:
+                scene.close()
+
+    # -- lifetime ------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Release VTK/OpenGL resources; the widget draws nothing afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        self._pending.clear()
+        self._history.clear()
+        self.scene.close()
+        self._vtk.Finalize()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.shutdown()
+        super().closeEvent(event)
