@@ -1,0 +1,76 @@
+"""Per-finding summary rows (Qt-free): probability, map peak, share of map mass in the organ.
+
+Built once per result in the worker thread (``summarise``), shown by the findings panel and
+written by the CSV/JSON exports.  The numbers come from the engine via the sampling adapter.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.results import METHODS
+from viewer import sampling_adapter
+
+
+@dataclass
+class Finding:
+    index: int
+    name: str
+    organ: str
+    abnormality: str
+    probability: float
+    logit: float
+    peak_ras: list[float]  # world mm of the HiResCAM map's maximum
+    organ_share: dict[str, float | None] = field(default_factory=dict)  # method -> share 0..1
+
+
+def summarise(result, scan_affine: np.ndarray) -> list[Finding]:
+    out = []
+    codes = sampling_adapter.organ_codes_on_map_grid(result, scan_affine)
+    for i, lab in enumerate(result.labels):
+        out.append(Finding(
+            index=i, name=lab.name, organ=lab.organ, abnormality=lab.abnormality,
+            probability=float(result.probabilities[i]), logit=float(result.logits[i]),
+            peak_ras=[float(v) for v in sampling_adapter.peak_world(result, i, "hirescam")],
+            organ_share={m: sampling_adapter.organ_mass_share(result, i, m, codes) for m in METHODS},
+        ))
+    return out
+
+
+def pretty(name: str) -> str:
+    """"left_lung" -> "Left lung"; "ground_glass_opacity" -> "Ground glass opacity"."""
+    s = name.replace("_", " ")
+    return s[:1].upper() + s[1:]
+
+
+CSV_COLUMNS = ["label", "organ", "abnormality", "probability", "logit", "peak_x_mm", "peak_y_mm",
+               "peak_z_mm"] + [f"organ_share_{m}" for m in METHODS]
+
+
+def write_csv(path: str | Path, findings: list[Finding]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for r in findings:
+            share = ["" if r.organ_share.get(m) is None else f"{r.organ_share[m]:.4f}" for m in METHODS]
+            w.writerow([r.name, r.organ, r.abnormality, f"{r.probability:.4f}", f"{r.logit:.4f}",
+                        *(f"{v:.2f}" for v in r.peak_ras), *share])
+
+
+def write_json(path: str | Path, findings: list[Finding], *, source: str | None, card: dict,
+               device: str, methods_identical: bool) -> None:
+    doc = {
+        "source": source,
+        "model": {k: card.get(k) for k in ("name", "version")},
+        "synthetic_data_statement": card.get("synthetic_data_statement"),
+        "device": device,
+        "methods_identical": bool(methods_identical),
+        "coordinates": "RAS mm (patient Right, Anterior, Superior)",
+        "findings": [asdict(r) for r in findings],
+    }
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

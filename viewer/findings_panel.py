@@ -1,0 +1,176 @@
+"""The findings panel: every label of the model card, grouped by organ, with probability bars.
+
+A ``QTreeView`` over a ``QStandardItemModel`` behind a ``QSortFilterProxyModel`` (sortable by
+any column, filterable by text, keyboard navigable).  Selecting a finding sets
+``state.label``; the main window then jumps the cursor to the map's peak.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.results import METHODS
+from viewer.findings import Finding, pretty
+from viewer.state import ViewerState
+
+SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
+INDEX_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
+COLUMNS = ["Finding", "Probability", "In organ H", "In organ G"]
+COLUMN_TIPS = ["Organ and abnormality (label of the model card)", "Model probability",
+               "Share of positive HiResCAM map mass inside the finding's organ",
+               "Share of positive Grad-CAM map mass inside the finding's organ"]
+
+
+class ProbabilityBarDelegate(QtWidgets.QStyledItemDelegate):
+    """Draws a horizontal bar proportional to the probability, with the percentage."""
+
+    def paint(self, painter: QtGui.QPainter, option, index) -> None:
+        value = index.data(SORT_ROLE)
+        if index.data(INDEX_ROLE) is None or value is None:
+            super().paint(painter, option, index)
+            return
+        self.initStyleOption(option, index)
+        style = option.widget.style() if option.widget else QtWidgets.QApplication.style()
+        option.text = ""
+        style.drawControl(QtWidgets.QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        r = option.rect.adjusted(3, 4, -3, -4)
+        painter.save()
+        painter.setPen(QtCore.Qt.PenStyle.NoPen)
+        painter.setBrush(QtGui.QColor(70, 70, 70))
+        painter.drawRect(r)
+        colour = QtGui.QColor(230, 90, 60) if value >= 0.5 else QtGui.QColor(90, 150, 220)
+        painter.setBrush(colour)
+        painter.drawRect(QtCore.QRectF(r.x(), r.y(), r.width() * float(value), r.height()))
+        painter.setPen(QtGui.QColor(255, 255, 255))
+        painter.drawText(r, QtCore.Qt.AlignmentFlag.AlignCenter, f"{100 * value:.0f}%")
+        painter.restore()
+
+
+class FindingsPanel(QtWidgets.QWidget):
+    def __init__(self, state: ViewerState, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model = QtGui.QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        for c, tip in enumerate(COLUMN_TIPS):
+            self.model.horizontalHeaderItem(c).setToolTip(tip)
+        self.proxy = QtCore.QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(QtCore.Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(0)
+
+        self.filter_edit = QtWidgets.QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter findings (e.g. nodule, left)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.tree = QtWidgets.QTreeView(self)
+        self.tree.setModel(self.proxy)
+        self.tree.setSortingEnabled(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setItemDelegateForColumn(1, ProbabilityBarDelegate(self.tree))
+        self.tree.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.placeholder = QtWidgets.QLabel("Findings appear here when the model has run.", self)
+        self.placeholder.setWordWrap(True)
+        self.readout = QtWidgets.QLabel(self)
+        self.readout.setWordWrap(True)
+        self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.filter_edit)
+        lay.addWidget(self.placeholder)
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.readout)
+
+        self.tree.selectionModel().currentChanged.connect(self._on_current)
+        state.events.connect("label", self._on_state_label)
+        state.events.connect("result", lambda r: self.set_findings(None) if r is None else None)
+
+    # -- content ------------------------------------------------------------------------
+    def set_findings(self, findings: list[Finding] | None) -> None:
+        self.findings = findings or []
+        self.model.removeRows(0, self.model.rowCount())
+        self.placeholder.setVisible(not findings)
+        self.readout.clear()
+        if not findings:
+            return
+        organs: dict[str, QtGui.QStandardItem] = {}
+        parents: dict[str, list[QtGui.QStandardItem]] = {}
+        for f in findings:
+            if f.organ not in organs:
+                row = [QtGui.QStandardItem(pretty(f.organ))] + [QtGui.QStandardItem() for _ in COLUMNS[1:]]
+                for it in row:
+                    it.setEditable(False)
+                    it.setSelectable(False)
+                font = row[0].font()
+                font.setBold(True)
+                row[0].setFont(font)
+                row[0].setData(pretty(f.organ), SORT_ROLE)
+                organs[f.organ] = row[0]
+                parents[f.organ] = row
+                self.model.appendRow(row)
+            items = [QtGui.QStandardItem(pretty(f.abnormality)), QtGui.QStandardItem()]
+            items[0].setData(pretty(f.abnormality), SORT_ROLE)
+            items[0].setToolTip(f.name)
+            items[1].setData(f.probability, SORT_ROLE)
+            items[1].setToolTip(f"p = {f.probability:.3f} (logit {f.logit:+.2f})")
+            for m in METHODS:
+                share = f.organ_share.get(m)
+                it = QtGui.QStandardItem("—" if share is None else f"{100 * share:.0f}%")
+                it.setData(-1.0 if share is None else share, SORT_ROLE)
+                it.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                items.append(it)
+            for it in items:
+                it.setEditable(False)
+                it.setData(f.index, INDEX_ROLE)
+            organs[f.organ].appendRow(items)
+            prow = parents[f.organ]
+            best = max(prow[1].data(SORT_ROLE) or 0.0, f.probability)
+            prow[1].setData(best, SORT_ROLE)
+        self.tree.expandAll()
+        self.tree.sortByColumn(1, QtCore.Qt.SortOrder.DescendingOrder)
+        for c in range(1, len(COLUMNS)):
+            self.tree.resizeColumnToContents(c)
+        self.tree.setColumnWidth(1, max(90, self.tree.columnWidth(1)))
+
+    def proxy_index_of(self, label: int) -> QtCore.QModelIndex:
+        for r in range(self.proxy.rowCount()):
+            parent = self.proxy.index(r, 0)
+            for c in range(self.proxy.rowCount(parent)):
+                idx = self.proxy.index(c, 0, parent)
+                if idx.data(INDEX_ROLE) == label:
+                    return idx
+        return QtCore.QModelIndex()
+
+    def select_label(self, label: int) -> None:
+        idx = self.proxy_index_of(label)
+        if idx.isValid():
+            self.tree.setCurrentIndex(idx)
+
+    # -- selection ----------------------------------------------------------------------
+    def _on_current(self, current: QtCore.QModelIndex, _previous=None) -> None:
+        label = current.data(INDEX_ROLE)
+        if label is not None:
+            self.state.label = int(label)
+
+    def _on_state_label(self, label) -> None:
+        if label is None:
+            self.readout.clear()
+            return
+        cur = self.tree.currentIndex()
+        if cur.data(INDEX_ROLE) != label:
+            self.select_label(label)
+        f = next((f for f in self.findings if f.index == label), None)
+        if f is not None:
+            parts = []
+            for m, title in (("hirescam", "HiResCAM"), ("gradcam", "Grad-CAM")):
+                s = f.organ_share.get(m)
+                parts.append(f"{title}: {'—' if s is None else f'{100 * s:.0f}%'}")
+            self.readout.setText(
+                f"<b>{pretty(f.organ)} — {pretty(f.abnormality)}</b>, p = {f.probability:.2f}<br>"
+                f"Positive map mass inside the {pretty(f.organ).lower()}: {'; '.join(parts)}")

@@ -1,0 +1,424 @@
+"""The main window: wires state, views, panels, workers, menus and the status bar."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.resources import demo_case_path, demo_organs_path
+from viewer import jobs
+from viewer.controls import Controls
+from viewer.findings import pretty
+from viewer.findings_panel import FindingsPanel
+from viewer.overlay import OverlayModel
+from viewer.state import METHOD_TITLES, VIEWS, WL_PRESETS, ViewerState
+from viewer.view_area import ViewArea
+from viewer.workers import JobRunner
+
+log = logging.getLogger(__name__)
+MAX_RECENT = 8
+_scan_counter = itertools.count(1)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, settings: QtCore.QSettings | None = None, *, run_model: bool = True,
+                 model=None, device=None, with_3d: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("ctcam — chest CT explanations")
+        self.resize(1400, 900)
+        self.setAcceptDrops(True)
+        self.settings = settings or QtCore.QSettings("ctcam", "ctcam")
+        self.run_model = run_model
+        self.model, self.device = model, device
+        self.findings: list = []
+        self.organs_for_scan = None
+        self.last_message = ""
+
+        self.state = ViewerState()
+        self.overlay = OverlayModel(self.state)
+        self.runner = JobRunner(lambda: self.state.scan_id, self)
+        self.view_area = ViewArea(self.state, self.overlay, self)
+        self.setCentralWidget(self.view_area)
+        self.findings_panel = FindingsPanel(self.state, self)
+        self.controls = Controls(self.state, self.overlay, self)
+        self._docks()
+        self._status_bar()
+        self._menus()
+
+        self.runner.progress.connect(self._on_progress)
+        self.runner.started.connect(self._on_job_started)
+        self.runner.finished.connect(self._on_job_finished)
+        self.runner.failed.connect(self.show_error)
+        self.runner.cancelled.connect(lambda kind: self.statusBar().showMessage(f"{kind.capitalize()} cancelled.", 5000))
+        ev = self.state.events
+        ev.connect("cursor", self._update_probe)
+        ev.connect("label", self._on_label)
+        ev.connect("result", self._update_probe)
+        ev.connect("method", self._update_probe)
+        if with_3d:
+            QtCore.QTimer.singleShot(0, self._create_3d)
+
+    # -- construction -------------------------------------------------------------------
+    def _docks(self) -> None:
+        for title, widget, name in (("Findings", self.findings_panel, "findings"),
+                                    ("Overlay", self.controls, "overlay")):
+            dock = QtWidgets.QDockWidget(title, self)
+            dock.setObjectName(name)
+            dock.setWidget(widget)
+            dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([self.findDockWidget("findings")], [460], QtCore.Qt.Orientation.Horizontal)
+
+    def findDockWidget(self, name: str) -> QtWidgets.QDockWidget:
+        return self.findChild(QtWidgets.QDockWidget, name)
+
+    def _status_bar(self) -> None:
+        sb = self.statusBar()
+        self.probe_label = QtWidgets.QLabel(self)
+        self.probe_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.device_label = QtWidgets.QLabel("Device: —", self)
+        self.progress = QtWidgets.QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QtWidgets.QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(lambda: self.runner.cancel())
+        self.cancel_button.hide()
+        sb.addWidget(self.probe_label, 1)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        sb.addPermanentWidget(self.device_label)
+
+    def _menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction("&Open file…", QtGui.QKeySequence.StandardKey.Open, self.open_file_dialog)
+        f.addAction("Open &DICOM folder…", self.open_folder_dialog)
+        f.addAction("Open d&emo case", self.open_demo)
+        self.recent_menu = f.addMenu("Open &recent")
+        self._rebuild_recent()
+        f.addSeparator()
+        e = f.addMenu("&Export")
+        self.export_actions = {
+            "screenshot": e.addAction("Screenshot of the views (PNG)…", self.export_screenshot),
+            "maps": e.addAction("Heat maps (NIfTI, scan geometry)…", self.export_maps_dialog),
+            "csv": e.addAction("Findings (CSV)…", lambda: self.export_findings_dialog("csv")),
+            "json": e.addAction("Findings (JSON)…", lambda: self.export_findings_dialog("json")),
+        }
+        f.addSeparator()
+        f.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
+
+        v = mb.addMenu("&View")
+        lay = v.addMenu("&Layout")
+        group = QtGui.QActionGroup(self)
+        self.layout_actions = {}
+        for key, title in (("quad", "3 slices + 3D"), ("single", "One large view"), ("compare", "Comparison (side by side)")):
+            a = lay.addAction(title, lambda k=key: self.set_layout(k))
+            a.setCheckable(True)
+            group.addAction(a)
+            self.layout_actions[key] = a
+        self.layout_actions["quad"].setChecked(True)
+        big = v.addMenu("Large &view")
+        for name in VIEWS:
+            big.addAction(name.capitalize(), lambda n=name: self.state.update(layout="single", single_view=n))
+        wl = v.addMenu("&Window/level")
+        for n, name in enumerate(WL_PRESETS, start=1):
+            w, lvl = WL_PRESETS[name]
+            wl.addAction(f"{name.capitalize()} ({w:.0f}/{lvl:.0f})\t{n}", lambda n=name: self.state.apply_preset(n))
+        v.addAction("&Reset zoom\tR", self.reset_views)
+        m = mb.addMenu("&Method")
+        for key in ("hirescam", "gradcam", "difference"):
+            m.addAction(METHOD_TITLES[key], lambda k=key: setattr(self.state, "method", k))
+        h = mb.addMenu("&Help")
+        h.addAction("&Model card…", self.show_model_card)
+        h.addAction("&Mouse and keys…", self.show_help)
+
+    # -- opening ------------------------------------------------------------------------
+    def open_demo(self) -> None:
+        organs = demo_organs_path()
+        self.open_path(str(demo_case_path()), organs=str(organs) if organs.exists() else None)
+
+    def open_file_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open CT scan", str(self._last_dir()), "CT scans (*.nii *.nii.gz *.dcm);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder", str(self._last_dir()))
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str, *, series: str | None = None, organs=None) -> None:
+        """Open a NIfTI file or DICOM folder in a worker (asks which series if several)."""
+        self.organs_for_scan = organs
+        if Path(path).is_dir() and series is None:
+            self.runner.submit("load", lambda: jobs.list_series_job(path),
+                               lambda found: self._on_series(path, found), scan_id=None,
+                               description=f"Reading {Path(path).name}")
+            return
+        self.runner.submit("load", lambda: jobs.load_job(path, series),
+                           lambda vol: self._on_volume_loaded(path, vol), scan_id=None,
+                           description=f"Loading {Path(path).name}")
+
+    def _on_series(self, folder: str, found) -> None:
+        if not found:
+            self.show_error("load", f"{folder}: no DICOM series found. Choose a folder that holds "
+                                    "the .dcm files of one CT series.")
+            return
+        if len(found) == 1:
+            self.open_path(folder, series=found[0].uid, organs=self.organs_for_scan)
+            return
+        uid = self.choose_series(found)
+        if uid:
+            self.open_path(folder, series=uid, organs=self.organs_for_scan)
+
+    def choose_series(self, found) -> str | None:
+        items = [s.label() for s in found]
+        item, ok = QtWidgets.QInputDialog.getItem(self, "Choose a series", "This folder holds several series:",
+                                                  items, 0, False)
+        return found[items.index(item)].uid if ok else None
+
+    def _on_volume_loaded(self, path: str, vol) -> None:
+        scan_id = f"scan-{next(_scan_counter)}:{Path(path).name}"
+        self.findings = []
+        self.findings_panel.set_findings(None)
+        self.device_label.setText("Device: —")
+        self.state.set_scan(vol, scan_id)
+        self.reset_views()
+        self.setWindowTitle(f"ctcam — {Path(path).name}")
+        self._add_recent(path)
+        for w in vol.meta.get("warnings", []):
+            self.statusBar().showMessage(str(w), 8000)
+        if self.run_model:
+            self.run_explain()
+
+    def run_explain(self) -> None:
+        vol, organs = self.state.volume, self.organs_for_scan
+        if vol is None:
+            return
+        model, device = self.model, self.device
+        self.runner.submit("explain", lambda: jobs.explain_job(vol, organs=organs, model=model, device=device),
+                           self._on_result, scan_id=self.state.scan_id, description="Running the model")
+
+    def _on_result(self, payload) -> None:
+        result, findings = payload
+        self.findings = findings
+        self.state.set_result(result)
+        self.findings_panel.set_findings(findings)
+        self.device_label.setText(f"Device: {device_name(result.device)}")
+        if findings:
+            best = max(findings, key=lambda f: f.probability)
+            self.findings_panel.select_label(best.index)
+        t = result.timings.get("total") if result.timings else None
+        self.statusBar().showMessage(f"Model done{f' in {t:.1f} s' if t else ''}.", 5000)
+
+    # -- reactions ----------------------------------------------------------------------
+    def _on_label(self, label) -> None:
+        if label is None or self.state.volume is None:
+            return
+        f = next((f for f in self.findings if f.index == label), None)
+        if f is not None:
+            vol = self.state.volume
+            ijk = np.clip(vol.index(np.array(f.peak_ras)), 0, np.array(vol.shape) - 1)
+            self.state.cursor = vol.world(ijk)
+        self._update_probe()
+
+    def _update_probe(self, _v=None) -> None:
+        s = self.state
+        vol = s.volume
+        if vol is None:
+            self.probe_label.setText("")
+            return
+        ijk = s.cursor_index()
+        x, y, z = s.cursor
+        hu = int(vol.hu[tuple(ijk)])
+        parts = [f"RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm", f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})", f"{hu} HU"]
+        organ = self.overlay.organ_at(ijk)
+        if organ:
+            parts.append(pretty(organ))
+        vals = self.overlay.values_at(s.cursor)
+        if vals:
+            parts.append(f"HiResCAM {vals['hirescam']:.3g}  Grad-CAM {vals['gradcam']:.3g}")
+        self.probe_label.setText("   |   ".join(parts))
+
+    def set_layout(self, key: str) -> None:
+        if key == "compare":
+            self.state.update(side_by_side=True)
+            if self.state.layout == "single":
+                self.state.layout = "quad"
+        else:
+            self.state.update(layout=key, side_by_side=False)
+        self.layout_actions[key].setChecked(True)
+
+    def reset_views(self) -> None:
+        for p in self.view_area.all_panes():
+            p.reset_view()
+
+    def _on_progress(self, kind: str, fraction: float, message: str) -> None:
+        self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        self.progress.setFormat(f"{message} %p%")
+        self.progress.setToolTip(message)
+
+    def _on_job_started(self, kind: str, description: str) -> None:
+        self.progress.setValue(0)
+        self.progress.setFormat(f"{description} %p%")
+        self.progress.show()
+        self.cancel_button.show()
+
+    def _on_job_finished(self, kind: str) -> None:
+        if not self.runner.is_busy():
+            self.progress.hide()
+            self.cancel_button.hide()
+
+    def show_error(self, kind: str, message: str) -> None:
+        """A non-modal message box with the engine's human message; the app keeps going."""
+        self.last_message = message
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, "ctcam", message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setObjectName("error_box")
+        box.open()
+
+    # -- recent files -------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        v = self.settings.value("recent", [])
+        if isinstance(v, str):
+            v = [v]
+        return [str(p) for p in (v or [])]
+
+    def _add_recent(self, path: str) -> None:
+        if Path(path).resolve() == demo_case_path().resolve():
+            return
+        rec = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", [path] + rec[: MAX_RECENT - 1])
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    # -- drag and drop ------------------------------------------------------------------
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
+        if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            ev.acceptProposedAction()
+            self.open_path(paths[0])
+
+    # -- exports ------------------------------------------------------------------------
+    def _need_result(self) -> bool:
+        if self.state.result is None:
+            self.show_error("export", "Nothing to export yet: open a scan and wait for the model to finish.")
+            return False
+        return True
+
+    def export_screenshot(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._last_dir()) / "ctcam.png"), "PNG (*.png)")
+        if path:
+            image = self.view_area.grab().toImage()
+            self.runner.submit("export", lambda: jobs.save_image_job(image, path), self._on_exported,
+                               scan_id=None, description="Saving screenshot")
+
+    def export_findings_dialog(self, fmt: str, path: str | None = None) -> None:
+        if not self._need_result():
+            return
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, f"Save findings ({fmt.upper()})", str(Path(self._last_dir()) / f"findings.{fmt}"),
+                f"{fmt.upper()} (*.{fmt})")
+        if path:
+            r, findings = self.state.result, list(self.findings)
+            src = self.state.volume.meta.get("source_path")
+            self.runner.submit("export", lambda: jobs.export_findings_job(
+                findings, path, fmt, source=str(src) if src else None, card=r.card, device=r.device,
+                methods_identical=r.methods_identical), self._on_exported, scan_id=None,
+                description="Saving findings")
+
+    def export_maps_dialog(self) -> None:
+        if not self._need_result():
+            return
+        from viewer.export_dialog import ExportMapsDialog
+
+        dlg = ExportMapsDialog(self.state.result, self.findings, self.state.label, self._last_dir(), self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            labels, methods, out_dir = dlg.choice()
+            self.export_maps(labels, methods, out_dir)
+
+    def export_maps(self, labels: list[int], methods: list[str], out_dir: str) -> None:
+        r, vol = self.state.result, self.state.volume
+        self.runner.submit("export", lambda: jobs.export_maps_job(r, vol, labels, methods, out_dir),
+                           self._on_exported, scan_id=self.state.scan_id, description="Exporting heat maps")
+
+    def _on_exported(self, written) -> None:
+        self.last_exported = list(written)
+        where = written[0] if len(written) == 1 else f"{len(written)} files in {Path(written[0]).parent.parent}"
+        self.statusBar().showMessage(f"Saved {where}", 8000)
+
+    # -- dialogs ------------------------------------------------------------------------
+    def show_model_card(self) -> None:
+        from viewer.model_dialog import ModelCardDialog
+
+        card = self.state.result.card if self.state.result is not None else _bundled_card()
+        ModelCardDialog(card, self).open()
+
+    def show_help(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Mouse and keys", HELP_TEXT)
+
+    # -- 3D view ------------------------------------------------------------------------
+    def _create_3d(self) -> None:
+        try:
+            from viewer.render3d import Render3DView
+        except ImportError:
+            return  # the 3D view is not available in this build: keep the placeholder
+        try:
+            widget = Render3DView(self.state)
+        except Exception as exc:  # no OpenGL etc.: keep working with the 2D views
+            log.warning("3D view unavailable: %s", exc)
+            self.view_area.view3d.setText(f"3D view unavailable:\n{exc}")
+            return
+        self.view_area.set_3d_widget(widget)
+
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
+        self.runner.wait_all(5000)
+        super().closeEvent(ev)
+
+
+def device_name(device: str) -> str:
+    d = str(device)
+    return "CPU" if d.lower() in ("cpu", "") else d
+
+
+def _bundled_card() -> dict:
+    from engine.resources import bundled_model_paths
+
+    _, card_path = bundled_model_paths()
+    try:
+        return json.loads(Path(card_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"name": "no bundled model found", "path": str(card_path)}
+
+
+HELP_TEXT = """Left click or Shift+drag: move the crosshair (all views follow)
+Left drag: pan    Middle drag or Ctrl+wheel: zoom    Double click or R: reset zoom
+Right drag: window (left/right) and level (up/down)
+Wheel, arrow keys: next/previous slice    PageUp/PageDown: 10 slices
+1 lung 1500/-600    2 mediastinum 350/40    3 soft tissue 400/40    4 bone 2000/400
+Radiological convention: the patient's right is on the screen's left."""

@@ -1,0 +1,117 @@
+"""The viewer's one door to the engine's map sampling (``engine.cam.sampling``).
+
+Trilinear sampling in world coordinates, ReLU/signed and the normalisation modes are the
+engine's; this adapter fixes the calling convention the rest of the viewer uses and adds
+the *difference* display (HiResCAM − Grad-CAM, signed, on the two methods' joint scale, so
+it reads in the same units as the side-by-side panes).
+
+Sampling is linear, so sampling ``H - G`` equals ``sample(H) - sample(G)``.
+
+``engine.cam`` imports torch, so the engine module is imported on first use (a result
+exists by then, hence torch is loaded anyway) and never on the path to the first paint.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import numpy as np
+
+
+class _Lazy:
+    def __getattr__(self, name: str):
+        mod: ModuleType = importlib.import_module("engine.cam.sampling")
+        return getattr(mod, name)
+
+
+sampling = _Lazy()
+
+
+def _mode(signed: bool, method: str) -> str:
+    return "signed" if signed or method == "difference" else "relu"
+
+
+def _scale(result, method: str, label: int, signed: bool, normalisation: str):
+    if method == "difference":
+        norm = "joint_methods" if normalisation == "per_map" else normalisation
+        return sampling.display_scale(result.maps, "hirescam", label, "signed", norm)
+    return sampling.display_scale(result.maps, method, label, _mode(signed, method), normalisation)
+
+
+def display_range(result, method: str, label: int, *, signed: bool, normalisation: str):
+    """(vmin, vmax, units) of the colour scale."""
+    s = _scale(result, method, label, signed, normalisation)
+    units = f"HiResCAM − Grad-CAM, {s.units}" if method == "difference" else s.units
+    return s.vmin, s.vmax, units
+
+
+def _raw_points(result, method: str, label: int, pts: np.ndarray) -> np.ndarray:
+    if method == "difference":
+        return (_raw_points(result, "hirescam", label, pts) - _raw_points(result, "gradcam", label, pts))
+    return sampling.sample_points(result.maps[method][label], result.map_affine, pts)
+
+
+def sample(result, method: str, label: int, points: np.ndarray, *, signed: bool, normalisation: str):
+    """Display values at RAS points (..., 3) -> (values, vmin, vmax, units)."""
+    s = _scale(result, method, label, signed, normalisation)
+    vals = sampling.to_display(_raw_points(result, method, label, np.asarray(points, float)), s)
+    vmin, vmax, units = display_range(result, method, label, signed=signed, normalisation=normalisation)
+    return vals, vmin, vmax, units
+
+
+def _raw_slice(result, method: str, label: int, volume, axis: int, index: int) -> np.ndarray:
+    if method == "difference":
+        return (_raw_slice(result, "hirescam", label, volume, axis, index)
+                - _raw_slice(result, "gradcam", label, volume, axis, index))
+    return sampling.sample_slice(result.maps[method][label], result.map_affine, volume.affine,
+                                 volume.shape, axis, index)
+
+
+def sample_slice(result, method: str, label: int, volume, axis: int, index: int, *, signed: bool,
+                 normalisation: str):
+    """Display values on the scan slice ``axis = index`` in scan array order (axis removed)."""
+    s = _scale(result, method, label, signed, normalisation)
+    vals = sampling.to_display(_raw_slice(result, method, label, volume, axis, index), s)
+    vmin, vmax, units = display_range(result, method, label, signed=signed, normalisation=normalisation)
+    return vals, vmin, vmax, units
+
+
+def sample_on_grid(result, method: str, label: int, shape, affine) -> np.ndarray:
+    """Raw signed map resampled onto a scan grid (for NIfTI export), float32 (I, J, K)."""
+    return sampling.sample_on_grid(result.maps[method][label], result.map_affine, affine, shape)
+
+
+def peak_world(result, label: int, method: str = "hirescam") -> np.ndarray:
+    """RAS mm of the maximum of a raw map (the map voxel's centre)."""
+    raw = result.maps[method][label]
+    idx = np.array(np.unravel_index(int(np.argmax(raw)), raw.shape), dtype=np.float64)
+    return idx @ result.map_affine[:3, :3].T + result.map_affine[:3, 3]
+
+
+def organ_codes_on_map_grid(result, scan_affine: np.ndarray) -> np.ndarray | None:
+    """Organ code at each map voxel centre (nearest scan voxel), or None without organs."""
+    if result.organ_map is None:
+        return None
+    shape = next(iter(result.maps.values())).shape[1:]
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).reshape(-1, 3)
+    world = grid @ result.map_affine[:3, :3].T + result.map_affine[:3, 3]
+    inv = np.linalg.inv(scan_affine)
+    sidx = np.rint(world @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+    inside = np.all((sidx >= 0) & (sidx < np.array(result.organ_map.shape)), axis=1)
+    codes = np.zeros(len(sidx), dtype=np.uint8)
+    s = sidx[inside]
+    codes[inside] = result.organ_map[s[:, 0], s[:, 1], s[:, 2]]
+    return codes.reshape(shape)
+
+
+def organ_mass_share(result, label: int, method: str, organ_codes: np.ndarray | None) -> float | None:
+    """Share of the positive (ReLU) map mass whose map voxel centre lies in the label's organ:
+    ``sum(relu(M)[organ]) / sum(relu(M))`` (design section 8, threshold-free)."""
+    if organ_codes is None:
+        return None
+    raw = np.maximum(result.maps[method][label], 0)
+    total = float(raw.sum())
+    if total <= 0:
+        return 0.0
+    return float(raw[organ_codes == result.labels[label].organ_code].sum() / total)
