@@ -82,6 +82,8 @@ def iter_read_dicom(
     yield Progress("load", 0.0, f"Looking for DICOM files in {path.name}")
     if path.is_file():
         hdr = read_header(path)
+        if "SeriesInstanceUID" not in hdr:
+            list(iter_scan([path], path))  # raises the CorruptFileError naming what is missing
         multi = (
             "PerFrameFunctionalGroupsSequence" in hdr or int(hdr.get("NumberOfFrames", 1) or 1) > 1
         )

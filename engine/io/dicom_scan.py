@@ -136,7 +136,7 @@ def iter_scan(
         if first_error is not None:
             raise first_error
         raise UnknownFileError(
-            f"{folder}: no DICOM image found ({len(paths)} files looked at). Open a folder "
+            f"{folder}: no DICOM image found ({len(paths)} file(s) looked at). Open a folder "
             "holding a DICOM CT series, or a .nii/.nii.gz file.",
             folder,
         )
@@ -179,7 +179,11 @@ def _add(series: dict[str, SeriesRecord], ds: Dataset, path: Path) -> None:
         return  # a DICOMDIR index, not an image
     uid = str(ds.get("SeriesInstanceUID", "") or "")
     if not uid:
-        return
+        raise CorruptFileError(
+            f"{path}: a DICOM file whose header holds no SeriesInstanceUID, so it is truncated, "
+            "damaged or not an image object. Remove it or export the series again.",
+            path,
+        )
     rec = series.get(uid)
     if rec is None:
         rec = series[uid] = SeriesRecord(

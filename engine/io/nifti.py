@@ -262,14 +262,16 @@ def write_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray, *, dtype
         raise VolumeWriteError(f"{path}: the affine must be a finite 4x4 matrix.")
     arr = _cast(arr, dtype)
 
-    img = nib.Nifti1Image(arr, affine)
+    img = nib.Nifti1Image(arr, None)
     hdr = img.header
     hdr.set_data_dtype(arr.dtype)
-    img.set_sform(affine, code=1)
+    hdr.set_zooms(np.linalg.norm(affine[:3, :3], axis=0))
     try:
-        img.set_qform(affine, code=1, strip_shears=False)
-    except nib.spatialimages.HeaderDataError:
-        img.set_qform(None, code=0)  # sheared: only the sform can hold it
+        with np.errstate(all="ignore"):  # singular affines warn inside nibabel
+            img.set_qform(affine, code=1, strip_shears=False)
+    except (nib.spatialimages.HeaderDataError, np.linalg.LinAlgError):
+        img.set_qform(None, code=0)  # sheared or singular: only the sform can hold it
+    img.set_sform(affine, code=1)
     hdr.set_xyzt_units("mm", "sec")
     hdr["scl_slope"] = 1.0
     hdr["scl_inter"] = 0.0
