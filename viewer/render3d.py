@@ -2,7 +2,11 @@
 
 Public API (stable; the main window embeds this)
 ------------------------------------------------
-``Render3DView(parent=None, *, max_dim=160, cursor_render_delay_ms=150)`` -- a ``QWidget``.
+``Render3DView(parent=None, *, max_dim=160, cursor_render_delay_ms=150, backend=None)`` -- a
+``QWidget``.  ``backend`` "native" (VTK draws into the Qt window: xcb, Windows, macOS) or
+"image" (offscreen VTK frames painted as images, for Qt's offscreen/minimal/wayland
+platforms, with mouse rotate/zoom/pan); default from ``choose_backend()`` (env
+``CTCAM_3D_BACKEND`` overrides).
 
 Data (all geometry in patient RAS+ mm; arrays in canonical (i, j, k) order):
 
@@ -50,14 +54,19 @@ it renders through EGL when there is no X display.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkRenderingCore import vtkRenderWindow
 
+from viewer.render3d_canvas import ImageCanvas
 from viewer.render3d_scene import (
     CLIP_AXES,
     VIEWS,
@@ -67,6 +76,7 @@ from viewer.render3d_scene import (
     Scene3D,
     as_map_layer,
     check_grid,
+    make_offscreen_window,
 )
 from viewer.render3d_style import COLORMAPS, PRESETS
 
@@ -130,6 +140,34 @@ class _CallLog:
         self.calls = []
 
 
+NATIVE_PLATFORMS = ("xcb", "windows", "cocoa")
+
+
+def choose_backend() -> str:
+    """"native" (VTK draws into the Qt window) where Qt has native windows VTK supports,
+    else "image" (offscreen VTK frames shown as images).  ``CTCAM_3D_BACKEND`` overrides."""
+    forced = os.environ.get("CTCAM_3D_BACKEND")
+    if forced:
+        return forced
+    app = QGuiApplication.instance()
+    platform = app.platformName() if app is not None else ""
+    return "native" if platform in NATIVE_PLATFORMS else "image"
+
+
+def _native_window():
+    """A render window that can draw into a Qt window id.
+
+    ``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow`` (set for headless renders) would make
+    the default factory return an EGL window, which cannot attach to an X window id, so on
+    X11 the GLX window is created explicitly.
+    """
+    if sys.platform.startswith("linux"):
+        from vtkmodules.vtkRenderingOpenGL2 import vtkXOpenGLRenderWindow
+
+        return vtkXOpenGLRenderWindow()
+    return vtkRenderWindow()
+
+
 def _scene_call(name: str, *, cursor: bool = False):
     """Make a forwarding method: run now when visible, else queue."""
 
@@ -147,17 +185,29 @@ class Render3DView(QWidget):
     rendered = Signal(float)
 
     def __init__(self, parent: QWidget | None = None, *, max_dim: int = 160,
-                 cursor_render_delay_ms: int = 150) -> None:
+                 cursor_render_delay_ms: int = 150, backend: str | None = None) -> None:
         super().__init__(parent)
-        self._vtk = QVTKRenderWindowInteractor(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._vtk)
-        self.scene = Scene3D(self._vtk.GetRenderWindow(), max_dim=max_dim)
+        self.backend = backend or choose_backend()
+        if self.backend not in ("native", "image"):
+            raise Render3DError(f"unknown 3D backend {self.backend!r}; use 'native' or 'image'")
+        self._vtk = None
+        self._canvas = None
+        if self.backend == "native":
+            self._vtk = QVTKRenderWindowInteractor(self, rw=_native_window())
+            layout.addWidget(self._vtk)
+            self.scene = Scene3D(self._vtk.GetRenderWindow(), max_dim=max_dim)
+            self._style = vtkInteractorStyleTrackballCamera()
+            self._vtk.SetInteractorStyle(self._style)
+            self._vtk.Initialize()
+        else:
+            self.scene = Scene3D(make_offscreen_window((400, 400)), max_dim=max_dim)
+            self._canvas = ImageCanvas(self.scene.camera, self)
+            self._canvas.camera_changed.connect(self.render)
+            self._canvas.resized.connect(self._on_canvas_resized)
+            layout.addWidget(self._canvas)
         self._max_dim = int(max_dim)
-        self._style = vtkInteractorStyleTrackballCamera()
-        self._vtk.SetInteractorStyle(self._style)
-        self._vtk.Initialize()
         self._pending = _CallLog()  # calls not yet applied (widget hidden)
         self._history = _CallLog()  # every call, coalesced (for offscreen export replay)
         self._dirty = False
@@ -167,6 +217,10 @@ class Render3DView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._render_now)
         self.last_render_s: float | None = None
+
+    def _on_canvas_resized(self, w: int, h: int) -> None:
+        self.scene.window.SetSize(w, h)
+        self.render()
 
     # -- scene calls ---------------------------------------------------------------------
     set_volume = _scene_call("set_volume")
@@ -256,7 +310,10 @@ class Render3DView(QWidget):
             return
         self._flush()
         t0 = time.perf_counter()
-        self.scene.render()
+        if self._canvas is not None:
+            self._canvas.set_frame(self.scene.capture())
+        else:
+            self.scene.render()
         self.last_render_s = time.perf_counter() - t0
         self._dirty = False
         self.rendered.emit(self.last_render_s)
@@ -316,7 +373,14 @@ class Render3DView(QWidget):
         self._pending.clear()
         self._history.clear()
         self.scene.close()
-        self._vtk.Finalize()
+        if self._vtk is not None:
+            # QVTKRenderWindowInteractor's observers hold bound methods of the Qt widget:
+            # a reference cycle through C++ that Python's GC cannot see.  Break it.
+            self._vtk.GetRenderWindow().GetInteractor().RemoveAllObservers()
+            self._vtk.GetRenderWindow().RemoveAllObservers()
+            self._vtk.Finalize()
+        else:
+            self.scene.window.Finalize()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.shutdown()

@@ -727,6 +727,16 @@ class Scene3D:
         self._panes = []
 
 
+def make_offscreen_window(size: tuple[int, int]) -> vtkRenderWindow:
+    """An offscreen render window; EGL when there is no X display and nothing else was chosen."""
+    if not os.environ.get("DISPLAY") and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ:
+        os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    window.SetSize(int(size[0]), int(size[1]))
+    return window
+
+
 class OffscreenRenderer(Scene3D):
     """A :class:`Scene3D` in its own offscreen window, for exports and tests without Qt.
 
@@ -735,12 +745,7 @@ class OffscreenRenderer(Scene3D):
     """
 
     def __init__(self, size: tuple[int, int] = (640, 640), *, max_dim: int = 160) -> None:
-        if not os.environ.get("DISPLAY") and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ:
-            os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetSize(int(size[0]), int(size[1]))
-        super().__init__(window, max_dim=max_dim)
+        super().__init__(make_offscreen_window(size), max_dim=max_dim)
 
     def close(self) -> None:
         super().close()
