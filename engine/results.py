@@ -51,3 +51,4 @@ class ExplainResult:
     timings: dict[str, float] = field(default_factory=dict)
     scan_id: str | None = None
     request_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # organ_message, volume, cam_path

@@ -1,0 +1,123 @@
+"""Writing explanation results: findings JSON/CSV and heat maps as NIfTI.
+
+Heat maps are written in the scan's own geometry (same shape and affine as the input, so
+they open aligned over the scan in 3D Slicer or ITK-SNAP) or, raw, on the model grid with
+the map affine.  One label is resampled at a time; full-resolution maps for all labels are
+never held together.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.results import METHODS, ExplainResult
+from engine.volume import CTVolume
+
+
+def map_filename(label: str) -> str:
+    """``"left_lung/nodule"`` -> ``"left_lung__nodule.nii.gz"``."""
+    organ, _, abnormality = label.partition("/")
+    return f"{organ}__{abnormality}.nii.gz"
+
+
+def findings_dict(result: ExplainResult) -> dict[str, Any]:
+    from engine.model.card import summary
+
+    labels = [
+        {
+            "name": lab.name,
+            "organ": lab.organ,
+            "abnormality": lab.abnormality,
+            "probability": float(result.probabilities[i]),
+            "logit": float(result.logits[i]),
+            "bias": float(result.biases[i]),
+        }
+        for i, lab in enumerate(result.labels)
+    ]
+    return {
+        "labels": labels,
+        "model": summary(result.card),
+        "device": result.device,
+        "methods_identical": bool(result.methods_identical),
+        "timing": {k: round(float(v), 4) for k, v in result.timings.items()},
+    }
+
+
+def write_findings_json(result: ExplainResult, path: str | Path, **extra: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = findings_dict(result)
+    data.update(extra)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def write_findings_csv(result: ExplainResult, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = findings_dict(result)["labels"]
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def label_indices(result: ExplainResult, labels: Iterable[str] | None) -> list[int]:
+    """Indices of the requested label names (all when None); unknown names are an error."""
+    names = [lab.name for lab in result.labels]
+    if labels is None:
+        return list(range(len(names)))
+    out = []
+    for name in labels:
+        if name not in names:
+            raise ValueError(f"unknown label {name!r}; the model's labels are: {', '.join(names)}")
+        out.append(names.index(name))
+    return out
+
+
+def write_maps(
+    result: ExplainResult,
+    volume: CTVolume,
+    out_dir: str | Path,
+    *,
+    labels: Iterable[str] | None = None,
+    methods: Sequence[str] = METHODS,
+    raw: bool = False,
+    cancel=None,
+) -> list[Path]:
+    """Write ``out_dir/<method>/<organ>__<abnormality>.nii.gz`` for each label and method.
+
+    ``raw=False``: resampled (trilinear, world coordinates) onto the scan grid, float32, raw
+    signed values (units: logit contribution).  ``raw=True``: the model-grid maps with the
+    map affine.
+    """
+    from engine.cam.sampling import sample_on_grid
+    from engine.errors import Cancelled
+    from engine.io.nifti import write_nifti
+
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    for method in methods:
+        if method not in result.maps:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(result.maps)}")
+        d = out_dir / method
+        d.mkdir(parents=True, exist_ok=True)
+        for i in label_indices(result, labels):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            m = result.maps[method][i]
+            if raw:
+                data, aff = np.asarray(m, dtype=np.float32), result.map_affine
+            else:
+                data = sample_on_grid(m, result.map_affine, volume.affine, volume.shape)
+                aff = volume.affine
+            written.append(write_nifti(d / map_filename(result.labels[i].name), data, aff,
+                                       dtype=np.float32))
+    return written

@@ -1,0 +1,185 @@
+"""load -> organs -> preprocess -> predict -> explain, as one cancellable generator.
+
+>>> gen = explain_scan("scan.nii.gz")
+>>> for p in gen: print(p.stage, p.fraction)       # Progress objects
+... # the ExplainResult is the generator's return value (StopIteration.value)
+>>> result = run(explain_scan(volume))            # or drive it to completion
+
+Cancellation: stop iterating (``gen.close()``) or pass ``cancel=`` (a callable returning
+True), which raises :class:`engine.errors.Cancelled` at the next stage boundary.
+Every stage's wall time is recorded in ``result.timings``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import Cancelled
+from engine.results import ExplainResult, Progress
+from engine.volume import CTVolume
+
+# Share of the whole job each stage takes on a typical CPU run (for the progress bar).
+_STAGES: dict[str, tuple[float, float]] = {
+    "load": (0.0, 0.35),
+    "organs": (0.35, 0.55),
+    "model": (0.55, 0.60),
+    "preprocess": (0.60, 0.75),
+    "predict": (0.75, 0.97),
+    "finish": (0.97, 1.0),
+}
+
+_MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
+
+
+def _progress(stage: str, within: float = 0.0, message: str = "") -> Progress:
+    lo, hi = _STAGES[stage]
+    return Progress(stage, lo + (hi - lo) * min(max(within, 0.0), 1.0), message or stage)
+
+
+def get_model(model: Any = None, device: str | None = None):
+    """A LoadedModel: ``model`` itself, a weights path (card beside it), or the bundled one.
+
+    Loaded models are cached per (weights, card, device) so the viewer loads once.
+    """
+    from engine.model import LoadedModel, load_model, select_device
+
+    if isinstance(model, LoadedModel):
+        return model
+    dev = str(select_device(device))
+    key = (str(model), "", dev)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = load_model(weights=model, device=dev) if model else load_model(device=dev)
+    return _MODEL_CACHE[key]
+
+
+def device_name(device: Any) -> str:
+    """Human name of a torch device: "CPU" or the GPU's product name."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(dev)}"
+    if dev.type == "mps":
+        return "GPU: Apple MPS"
+    return "CPU"
+
+
+def _organ_stage(volume: CTVolume, organs: Any) -> tuple[np.ndarray | None, str]:
+    """Organ label map on the scan grid: given array, a label-map file, or segmentation."""
+    if organs is False:
+        return None, "organ map not requested"
+    if isinstance(organs, np.ndarray):
+        if organs.shape != volume.shape:
+            raise ValueError(f"organ map shape {organs.shape} != scan shape {volume.shape}")
+        return organs.astype(np.uint8, copy=False), "organ map given"
+    from engine import organs as organ_mod
+
+    if organs is not None:
+        return organ_mod.from_labelmap(organs, volume), f"organ map from {organs}"
+    seg = organ_mod.segment(volume)
+    return seg.labelmap, seg.message
+
+
+def explain_scan(
+    source: str | Path | CTVolume,
+    *,
+    organs: np.ndarray | str | Path | bool | None = None,
+    model: Any = None,
+    device: str | None = None,
+    series: str | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[Progress, None, ExplainResult]:
+    """Explain one scan with every label of the model and both methods.
+
+    ``source``: a CTVolume, a NIfTI file or a DICOM folder.  ``organs``: None (classical
+    segmentation), an array on the scan grid, a label-map file (ctcam codes), or False (skip).
+    ``model``: None (bundled), a weights path, or a LoadedModel.  Yields Progress; returns an
+    :class:`ExplainResult` with raw maps at model resolution.
+    """
+    timings: dict[str, float] = {}
+
+    def check() -> None:
+        if cancel is not None and cancel():
+            raise Cancelled()
+
+    # -- load --------------------------------------------------------------------------
+    t = time.perf_counter()
+    if isinstance(source, CTVolume):
+        volume = source
+    else:
+        from engine.io import iter_load
+
+        gen = iter_load(source, series)
+        try:
+            while True:
+                p = next(gen)
+                check()
+                yield _progress("load", p.fraction, p.message)
+        except StopIteration as stop:
+            volume = stop.value
+    timings["load"] = time.perf_counter() - t
+    check()
+
+    # -- organs --------------------------------------------------------------------------
+    yield _progress("organs", 0.0, "organ map")
+    t = time.perf_counter()
+    organ_map, organ_message = _organ_stage(volume, organs)
+    timings["organs"] = time.perf_counter() - t
+    check()
+
+    # -- model ---------------------------------------------------------------------------
+    yield _progress("model", 0.0, "loading model")
+    t = time.perf_counter()
+    loaded = get_model(model, device)
+    timings["model"] = time.perf_counter() - t
+    check()
+
+    # -- preprocess ----------------------------------------------------------------------
+    yield _progress("preprocess", 0.0, "resampling to the model grid")
+    from engine.model import preprocess
+
+    t = time.perf_counter()
+    x, model_affine = preprocess(volume, loaded.card)
+    timings["preprocess"] = time.perf_counter() - t
+    check()
+
+    # -- predict + explain (one forward pass on the fast path) ---------------------------
+    yield _progress("predict", 0.0, "classifier and heat maps")
+    from engine.cam import explain
+
+    t = time.perf_counter()
+    cam = explain(loaded, x, model_affine)
+    timings["predict"] = time.perf_counter() - t
+    yield _progress("finish", 1.0, "done")
+
+    return ExplainResult(
+        labels=list(loaded.labels),
+        probabilities=np.asarray(cam.probs),
+        logits=np.asarray(cam.logits),
+        biases=np.asarray(cam.biases),
+        maps=cam.maps,
+        map_affine=cam.map_affine,
+        organ_map=organ_map,
+        card=loaded.card,
+        device=device_name(loaded.device),
+        methods_identical=bool(cam.methods_identical),
+        timings=timings,
+        extra={"organ_message": organ_message, "volume": volume, "cam_path": cam.path},
+    )
+
+
+def run(gen: Generator[Progress, None, ExplainResult],
+        progress: Callable[[Progress], None] | None = None) -> ExplainResult:
+    """Drive a pipeline generator to completion and return its result."""
+    try:
+        while True:
+            p = next(gen)
+            if progress is not None:
+                progress(p)
+    except StopIteration as stop:
+        return stop.value
