@@ -1,0 +1,305 @@
+"""Rasterise an :class:`~engine.phantom.anatomy.Anatomy` and its lesions onto a grid.
+
+Painter's order: air -> skin/fat -> muscle -> mediastinal fat -> abdomen -> heart and
+mediastinal tubes -> lungs (which never overlap the mediastinum) -> pulmonary vessels and
+airways -> bones -> lung lesions -> scanner noise and blur.  Ground truth comes from the
+signed distances at voxel centres, never from the painted intensities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from engine.labels import ORGAN_CODES
+
+from .anatomy import PLEURA, Anatomy
+from .geometry import F32, Capsules, Grid, occupancy, paint
+from .lesions import Lesion
+
+
+@dataclass
+class Style:
+    """Tissue intensities and scanner settings drawn per case."""
+
+    fat: float
+    muscle: float
+    med_fat: float
+    liver: float
+    spleen: float
+    blood: float
+    bone_cortex: float
+    bone_marrow: float
+    noise: float  # HU standard deviation after blur
+    blur_xy: float  # gaussian sigma (voxels)
+    blur_z: float
+
+    @staticmethod
+    def draw(rng: np.random.Generator, grid: Grid) -> Style:
+        u = rng.uniform
+        vol = float(np.prod(grid.spacing))
+        # Noise falls with voxel volume (fewer photons per voxel at thin slices).
+        noise = u(13, 22) * (0.5 / vol) ** 0.35
+        return Style(
+            fat=u(-112, -88), muscle=u(42, 58), med_fat=u(-100, -75), liver=u(52, 65), spleen=u(40, 50),
+            blood=u(35, 45), bone_cortex=u(900, 1200), bone_marrow=u(170, 280),
+            noise=max(noise, 2.0), blur_xy=u(0.5, 0.9), blur_z=u(0.3, 0.6),
+        )
+
+
+def _gauss_kernel_sq_sum(sigma: float) -> float:
+    if sigma <= 0:
+        return 1.0
+    r = int(4 * sigma + 0.5)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    return float((k * k).sum())
+
+
+def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0, record=None):
+    for m in range(len(caps)):
+        if max(caps.ra[m], caps.rb[m]) + grow < min_r:
+            continue
+        box = grid.box(*caps.segment_box(m, grow + h))
+        if box is None:
+            continue
+        x, y, z = grid.coords(box)
+        d = caps.segment_sdf(m, x, y, z)
+        if grow:
+            d -= F32(grow)
+        o = occupancy(d, h)
+        paint(hu[box], o, value)
+        if record is not None:
+            np.maximum(record[box], o, out=record[box])
+
+
+def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style, noise_rng):
+    """Returns (hu int16, organs uint8, masks {label: bool array})."""
+    h = grid.h
+    x, y, z = grid.coords()
+    shape = grid.shape
+    hu = np.full(shape, -1000.0, dtype=F32)
+
+    # -- body wall ---------------------------------------------------------------------
+    d = anat.body.sdf(x, y, z)
+    paint(hu, occupancy(d, h), 25.0)  # skin
+    d += F32(1.5)
+    paint(hu, occupancy(d, h), style.fat)
+    d = anat.muscle_outline.sdf(x, y, z)
+    for sx in (1, -1):  # paraspinal muscles
+        px, py = (x - F32(sx * (anat.r_vb[0] + 14))) * F32(1 / 24), (y - F32(anat.y_canal - 8)) * F32(1 / 26)
+        d = np.minimum(d, (np.sqrt(px * px + py * py) - F32(1)) * F32(24))
+    paint(hu, occupancy(d, h), style.muscle)
+    d_cav = anat.cavity.sdf(x, y, z)
+    paint(hu, occupancy(d_cav, h), style.med_fat)
+    dome = anat.dome(x, y)
+    d = np.maximum(d_cav, z - dome)
+    paint(hu, occupancy(d, h), np.where(x > F32(-25), F32(style.liver), F32(style.spleen)))
+
+    # -- mediastinum ---------------------------------------------------------------------
+    med = np.broadcast_to(anat.med_static(x, y, z), shape).astype(F32)
+    hbox = grid.box(*anat.heart_box(pad=PLEURA + h))
+    hs = None
+    if hbox is not None:
+        hx, hy, hz = grid.coords(hbox)
+        hs = anat.heart_sdf(hx, hy, hz)
+        sub = med[hbox]
+        np.minimum(sub, hs - F32(anat.sac_offset + PLEURA), out=sub)
+    for _, tube in anat.mediastinal_tubes():
+        tube.offset(PLEURA).render_min(grid, med, pad=1.0)
+
+    # heart (outermost layer first)
+    if hs is not None:
+        sub = hu[hbox]
+        paint(sub, occupancy(hs - F32(anat.sac_offset), h), 25.0)  # pericardium
+        if anat.peri_eff > 0:
+            paint(sub, occupancy(hs - F32(anat.epi_fat + anat.peri_eff), h), style.__dict__.get("eff", 10.0))
+        paint(sub, occupancy(hs - F32(anat.epi_fat), h), style.med_fat)
+        paint(sub, occupancy(hs, h), anat.heart_hu)
+        paint(sub, occupancy(hs + F32(9.0), h), style.blood)
+    # tubes
+    _paint_tubes(hu, grid, anat.esophagus, 35.0, h)
+    for caps in (anat.aorta, anat.arch_branches, anat.svc, anat.pa, anat.pv):
+        _paint_tubes(hu, grid, caps, style.blood, h)
+    for caps in (anat.trachea, anat.bronchi):
+        _paint_tubes(hu, grid, caps, 20.0, h, grow=2.0)
+        _paint_tubes(hu, grid, caps, -1000.0, h)
+
+    # -- lungs -------------------------------------------------------------------------
+    d = np.maximum(d_cav, dome - z)
+    np.maximum(d, z - anat.apex(x, y), out=d)
+    np.maximum(d, -med, out=d)
+    del med
+    d += anat.deformation(x, y, z)
+    lung_occ = occupancy(d, h)
+    right = np.broadcast_to(x > F32(anat.x_mid), shape)
+    inside = d < 0
+    organs = np.zeros(shape, np.uint8)
+    organs[inside & right] = ORGAN_CODES["right_lung"]
+    organs[inside & ~right] = ORGAN_CODES["left_lung"]
+    del inside, d
+    if hs is not None:
+        sub = organs[hbox]
+        sub[hs < F32(anat.sac_offset)] = ORGAN_CODES["heart"]
+    dep = np.clip((F32(anat.ycc) - y) * F32(1 / anat.cav_b), -1, 1)
+    paint(hu, lung_occ, F32(anat.lung_hu) + F32(anat.lung_grad) * dep)
+
+    # -- pulmonary vessels and airways ------------------------------------------------------
+    cons = any(les.air_bronchograms for les in lesions)
+    air = np.zeros(shape, F32) if cons else None
+    min_r = 0.25 * h
+    for side in ("right", "left"):
+        for caps in trees[side]["vessels"]:
+            _paint_tubes(hu, grid, caps, style.blood, h, min_r=min_r)
+        aw = trees[side]["airways"]
+        wall = np.maximum(0.5, 0.18 * np.maximum(aw.ra, aw.rb))
+        for m in range(len(aw)):
+            if max(aw.ra[m], aw.rb[m]) < 0.4 * h:
+                continue
+            one = aw.select(np.array([m]))
+            _paint_tubes(hu, grid, one, 0.0, h, grow=float(wall[m]))
+            _paint_tubes(hu, grid, one, -1000.0, h, record=air)
+
+    # -- bones -------------------------------------------------------------------------
+    _paint_spine(hu, grid, anat, style, x, y, z, h)
+    _paint_ribs(hu, grid, anat, style, x, y, z, d_cav, h)
+    _paint_sternum(hu, grid, anat, style, h)
+    del d_cav
+
+    # -- lesions -----------------------------------------------------------------------
+    masks: dict[str, np.ndarray] = {}
+    order = {"pleural_effusion": 0, "emphysema": 1, "ground_glass_opacity": 2, "consolidation": 3, "atelectasis": 4}
+    for les in sorted(lesions, key=lambda le: order.get(le.label.split("/")[1], 9)):
+        organ_name, abn = les.label.split("/")
+        code = ORGAN_CODES[organ_name]
+        mask = np.zeros(shape, bool)
+        if organ_name == "heart":
+            for p in les.parts:
+                box = grid.box(p.lo, p.hi)
+                if box is None:
+                    continue
+                dd = p.sdf(*grid.coords(box))
+                paint(hu[box], occupancy(dd, h) * (organs[box] == code), p.value)
+                mask[box] |= dd < 0
+        else:
+            side_x = (x > F32(anat.x_mid)) if organ_name == "right_lung" else (x <= F32(anat.x_mid))
+            for p in les.parts:
+                box = grid.box(p.lo, p.hi)
+                if box is None:
+                    continue
+                dd = p.sdf(*grid.coords(box))
+                o = occupancy(dd, h) * lung_occ[box] * side_x[box[0]]
+                sub = hu[box]
+                if p.mode == "max":
+                    sub += o * (np.maximum(sub, F32(p.value)) - sub)
+                elif p.mode == "min":
+                    sub += o * (np.minimum(sub, F32(p.value)) - sub)
+                else:
+                    paint(sub, o, p.value)
+                if les.air_bronchograms and air is not None:
+                    paint(sub, o * air[box], -1000.0)
+                mask[box] |= dd < 0
+        mask &= organs == code
+        masks[les.label] = mask
+
+    if hs is not None:
+        if anat.cardiomegaly_present:
+            m = np.zeros(shape, bool)
+            m[hbox] = hs < 0
+            masks["heart/cardiomegaly"] = m & (organs == ORGAN_CODES["heart"])
+        if anat.peri_eff > 0:
+            m = np.zeros(shape, bool)
+            m[hbox] = (hs >= F32(anat.epi_fat)) & (hs < F32(anat.epi_fat + anat.peri_eff))
+            masks["heart/pericardial_effusion"] = m & (organs == ORGAN_CODES["heart"])
+
+    # -- scanner: correlated noise, then blur ------------------------------------------------
+    sig = (style.blur_xy, style.blur_xy, style.blur_z)
+    gain = math.sqrt(np.prod([_gauss_kernel_sq_sum(s) for s in sig]))
+    noise = noise_rng.standard_normal(shape, dtype=F32)
+    noise *= F32(style.noise / gain)
+    hu += noise
+    del noise
+    hu = ndimage.gaussian_filter(hu, sig, mode="nearest", truncate=3.0)
+    np.clip(hu, -1024, 3071, out=hu)
+    return np.rint(hu).astype(np.int16), organs, masks
+
+
+def _paint_spine(hu, grid, a: Anatomy, st: Style, x, y, z, h):
+    rx, ry = a.r_vb
+    ex, ey = x * F32(1 / rx), (y - F32(a.y_vb)) * F32(1 / ry)
+    rho = np.sqrt(ex * ex + ey * ey)
+    body = (rho - F32(1)) * F32(min(rx, ry))
+    # intervertebral discs: a periodic band in z
+    ph = np.mod(z - F32(a.disc_phase), F32(a.disc_pitch))
+    disc = (np.abs(ph - F32(a.disc_pitch / 2)) < F32(3.5)).astype(F32)  # (1,1,nz)
+    cortex = occupancy(body, h)
+    paint(hu, cortex * (F32(1) - disc), st.bone_cortex * 0.8)
+    paint(hu, occupancy(body + F32(2.0), h) * (F32(1) - disc), st.bone_marrow)
+    paint(hu, cortex * disc, 85.0)
+    # posterior arch around the canal, spinous and transverse processes
+    cy = a.y_canal
+    r = np.sqrt(x * x + (y - F32(cy)) ** 2)
+    arch = np.abs(r - F32(10.5)) - F32(3.0)
+    arch = np.maximum(arch, (y - F32(cy + 4)))  # only behind/beside the canal
+    sp = np.maximum(np.abs(x) - F32(4.0), np.abs(y - F32(cy - 24)) - F32(12.0))
+    tp = np.maximum(np.abs(np.abs(x) - F32(24)) - F32(10.0), np.abs(y - F32(cy + 1)) - F32(4.5))
+    post = np.minimum(np.minimum(arch, sp), tp)
+    o = occupancy(post, h) * (F32(1) - disc)
+    paint(hu, o, st.bone_cortex * 0.7)
+    canal = np.sqrt(x * x + (y - F32(cy)) ** 2) - F32(7.5)
+    paint(hu, occupancy(canal, h), 20.0)
+
+
+def _paint_ribs(hu, grid, a: Anatomy, st: Style, x, y, z, d_cav, h):
+    """Ribs: oval sections in the chest wall, sloping down from the spine to the front.
+
+    With psi the angle from the posterior midline (0 behind, pi in front), rib n is centred
+    at height z_n(psi) = top - n * pitch - drop * (psi / pi) ** 1.3 and at wall depth e_c.
+    """
+    e = d_cav  # mm outside the cavity outline (3D)
+    band = (e > F32(-1)) & (e < F32(a.wall + 2))
+    idx = np.nonzero(band)
+    if len(idx[0]) == 0:
+        return
+    xs = x[idx[0], 0, 0]
+    ys = y[0, idx[1], 0] - F32(a.ycc)
+    zs = z[0, 0, idx[2]]
+    es = e[idx]
+    psi = np.arctan2(np.abs(xs), -ys) * F32(1 / math.pi)  # 0 posterior .. 1 anterior
+    base = F32(a.rib_top) - F32(a.rib_drop) * psi ** F32(1.3)
+    n = np.clip(np.rint((base - zs) / F32(a.rib_pitch)), 0, 11)
+    v = zs - (base - n * F32(a.rib_pitch))
+    ec = F32(a.wall * 0.45)
+    q = np.sqrt(((es - ec) / F32(a.rib_t)) ** 2 + (v / F32(a.rib_h)) ** 2)
+    dist = (q - F32(1)) * F32(a.rib_t)
+    psi_end = np.array([0.92] * 7 + [0.88, 0.85, 0.62, 0.45, 0.3], dtype=F32)[n.astype(int)]
+    dist = np.maximum(dist, (psi - psi_end) * F32(300))
+    cart = psi > F32(0.78)
+    o = occupancy(dist, h)
+    val = np.where(cart, F32(130.0), F32(st.bone_cortex * 0.85))
+    inner = occupancy(dist + F32(1.4), h)
+    cur = hu[idx]
+    cur += o * (val - cur)
+    marrow = np.where(cart, F32(110.0), F32(st.bone_marrow))
+    cur += inner * (marrow - cur)
+    hu[idx] = cur
+
+
+def _paint_sternum(hu, grid, a: Anatomy, st: Style, h):
+    w, t = a.sternum_w, 6.0
+    lo = np.array([-w - 3 - 10, a.y_st - t - 3, a.sternum_z[0]])
+    hi = np.array([w + 3 + 10, a.y_st + t + 3, a.sternum_z[1]])
+    box = grid.box(lo, hi)
+    if box is None:
+        return
+    x, y, z = grid.coords(box)
+    zt = (z - F32(a.sternum_z[0])) * F32(1 / (a.sternum_z[1] - a.sternum_z[0]))
+    ww = F32(w) * (F32(1) + F32(0.5) * np.clip((zt - F32(0.75)) * F32(4), 0, 1))  # manubrium wider
+    ex, ey = x / ww, (y - F32(a.y_st)) * F32(1 / t)
+    d = (np.sqrt(ex * ex + ey * ey) - F32(1)) * F32(t)
+    sub = hu[box]
+    paint(sub, occupancy(d, h), st.bone_cortex * 0.8)
+    paint(sub, occupancy(d + F32(1.5), h), st.bone_marrow)
