@@ -1,0 +1,269 @@
+"""Training / evaluation data as compact arrays on the model grid.
+
+Phantom splits (seeded, disjoint): case ``n`` of split ``s`` is ``engine.phantom.generate``
+with seed ``SPLIT_SEED_BASE[s] + n``:
+
+    train  1_000_000 + n      val  2_000_000 + n      test  3_000_000 + n
+
+(the demo case and unit tests use seeds below 1_000_000, so they never overlap).
+
+Per case we keep:
+
+* ``x``           uint8 (X, Y, Z): the windowed volume in [0, 1] times 255 (7 HU steps;
+                  the network subtracts the card's mean after dividing by 255);
+* ``y``           uint8 (L,): label vector in card order;
+* ``organ_cells`` uint8 (n_organs, mi, mj, mk): fraction (x255) of each map cell covered
+                  by each organ (order of ``organ_codes``), used by the mask loss;
+* ``organs``      uint8 (X, Y, Z): organ label map on the model grid (evaluation only).
+
+User dataset folder (``ctcam train --data FOLDER``)::
+
+    FOLDER/labels.csv          one row per case: case,<label>,<label>,...  (0/1 values),
+                               optional column split = train | val | test
+                               (without it: every 7th case, in file order, is validation)
+    FOLDER/volumes/<case>.nii.gz   the CT (any orientation/spacing; HU)
+    FOLDER/organs/<case>.nii.gz    optional organ label map on the same grid
+                                   (codes: 1 right lung, 2 heart, 3 left lung, or the
+                                   codes in FOLDER/organ_codes.json); needed for the mask
+                                   loss and OrganIoU, cases without one get no mask loss.
+
+Label columns must be ``<organ>/<abnormality>`` with a known organ.  Arrays are cached as
+``.npz`` (``allow_pickle=False``) so repeated runs skip generation and preprocessing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import CTCamError
+from engine.model.preprocess import model_grid_affine, resample_hu, resample_labelmap, window
+from engine.volume import CTVolume, canonicalize
+
+SPLIT_SEED_BASE = {"train": 1_000_000, "val": 2_000_000, "test": 3_000_000}
+
+
+class DatasetError(CTCamError):
+    """A training/evaluation dataset folder is malformed."""
+
+
+@dataclass
+class ArrayDataset:
+    x: np.ndarray  # uint8 (N, X, Y, Z)
+    y: np.ndarray  # uint8 (N, L)
+    organ_cells: np.ndarray  # uint8 (N, n_organs, mi, mj, mk)
+    has_organs: np.ndarray  # bool (N,)
+    ids: np.ndarray  # str (N,)
+    organs: np.ndarray | None = None  # uint8 (N, X, Y, Z)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def save(self, path: str | Path) -> None:
+        arrays = dict(x=self.x, y=self.y, organ_cells=self.organ_cells,
+                      has_organs=self.has_organs, ids=self.ids.astype("U"))
+        if self.organs is not None:
+            arrays["organs"] = self.organs
+        tmp = Path(str(path) + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ArrayDataset:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(x=z["x"], y=z["y"], organ_cells=z["organ_cells"],
+                       has_organs=z["has_organs"], ids=z["ids"],
+                       organs=z["organs"] if "organs" in z else None)
+
+    @classmethod
+    def concat(cls, parts: Sequence[ArrayDataset]) -> ArrayDataset:
+        organs = None
+        if all(p.organs is not None for p in parts):
+            organs = np.concatenate([p.organs for p in parts])  # type: ignore[misc]
+        return cls(
+            x=np.concatenate([p.x for p in parts]), y=np.concatenate([p.y for p in parts]),
+            organ_cells=np.concatenate([p.organ_cells for p in parts]),
+            has_organs=np.concatenate([p.has_organs for p in parts]),
+            ids=np.concatenate([p.ids for p in parts]), organs=organs)
+
+
+def organ_cell_fractions(organs: np.ndarray, codes: Sequence[int],
+                         map_shape: Sequence[int]) -> np.ndarray:
+    """(X, Y, Z) label map -> uint8 (n_organs, mi, mj, mk) coverage fraction x255."""
+    X, Y, Z = organs.shape
+    mi, mj, mk = map_shape
+    di, dj, dk = X // mi, Y // mj, Z // mk
+    out = np.empty((len(codes), mi, mj, mk), dtype=np.uint8)
+    for n, c in enumerate(codes):
+        frac = (organs == c).reshape(mi, di, mj, dj, mk, dk).mean(axis=(1, 3, 5))
+        out[n] = np.rint(frac * 255).astype(np.uint8)
+    return out
+
+
+def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.ndarray | None,
+                prep: dict[str, Any], map_shape: Sequence[int], codes: Sequence[int]
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(x uint8, organs on model grid or None, organ cell fractions) for one case."""
+    shape = tuple(int(s) for s in prep["shape"])
+    aff = model_grid_affine(volume, prep)
+    x = np.rint(window(resample_hu(volume, aff, prep), prep) * 255).astype(np.uint8)
+    if organs is None:
+        return x, None, np.zeros((len(codes), *map_shape), np.uint8)
+    org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
+                            aff, shape)
+    return x, org, organ_cell_fractions(org, codes, map_shape)
+
+
+def _phantom_case(args: tuple) -> tuple:
+    seed, prep, map_shape, codes, labels, keep_organs = args
+    from engine.phantom import generate
+
+    case = generate(seed, size="model")
+    x, org, cells = case_arrays(case.volume, case.organs, None, prep, map_shape, codes)
+    y = np.array([int(case.labels[lab]) for lab in labels], dtype=np.uint8)
+    return x, (org if keep_organs else None), cells, y
+
+
+def phantom_dataset(split: str, n: int, prep: dict[str, Any], map_shape: Sequence[int],
+                    labels: Sequence[str], organ_codes: dict[str, int], keep_organs: bool = False,
+                    workers: int = 1, start: int = 0,
+                    log: Callable[[str], None] | None = None) -> ArrayDataset:
+    """Generate ``n`` phantoms of ``split`` (seeds base+start .. base+start+n-1)."""
+    seeds = [SPLIT_SEED_BASE[split] + start + i for i in range(n)]
+    codes = list(organ_codes.values())
+    jobs = [(s, prep, tuple(map_shape), codes, list(labels), keep_organs) for s in seeds]
+    t0 = time.perf_counter()
+    results = []
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            for i, r in enumerate(pool.imap(_phantom_case, jobs, chunksize=4)):
+                results.append(r)
+                if log and (i + 1) % 50 == 0:
+                    log(f"{split}: {i + 1}/{n} phantoms ({time.perf_counter() - t0:.0f} s)")
+    else:
+        for i, job in enumerate(jobs):
+            results.append(_phantom_case(job))
+            if log and (i + 1) % 50 == 0:
+                log(f"{split}: {i + 1}/{n} phantoms ({time.perf_counter() - t0:.0f} s)")
+    return ArrayDataset(
+        x=np.stack([r[0] for r in results]), y=np.stack([r[3] for r in results]),
+        organ_cells=np.stack([r[2] for r in results]), has_organs=np.ones(n, bool),
+        ids=np.array([f"phantom-{s}" for s in seeds]),
+        organs=np.stack([r[1] for r in results]) if keep_organs else None)
+
+
+def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, prep: dict[str, Any],
+                           map_shape: Sequence[int], labels: Sequence[str],
+                           organ_codes: dict[str, int], keep_organs: bool = False,
+                           workers: int = 1, log: Callable[[str], None] | None = None
+                           ) -> ArrayDataset:
+    """:func:`phantom_dataset`, stored in / read from ``cache_dir`` (chunks of 100 cases)."""
+    if cache_dir is None:
+        return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
+                               workers, log=log)
+    key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
+                      prep.get("centre", "body"), list(map_shape), list(labels),
+                      organ_codes], sort_keys=True)
+    import hashlib
+
+    tag = hashlib.sha256(key.encode()).hexdigest()[:10]
+    d = Path(cache_dir) / f"{split}-{tag}"
+    d.mkdir(parents=True, exist_ok=True)
+    parts = []
+    chunk = 100
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        f = d / f"{start:06d}-{m}{'-organs' if keep_organs else ''}.npz"
+        if f.exists():
+            parts.append(ArrayDataset.load(f))
+        else:
+            part = phantom_dataset(split, m, prep, map_shape, labels, organ_codes, keep_organs,
+                                   workers, start=start, log=None)
+            part.save(f)
+            parts.append(part)
+            if log:
+                log(f"{split}: cached {start + m}/{n} phantoms in {d}")
+    return ArrayDataset.concat(parts)
+
+
+def _read_labelmap(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj)
+    except Exception as exc:  # nibabel raises many types for bad files
+        raise DatasetError(f"{path}: cannot read the organ label map ({exc}).") from exc
+    if data.ndim != 3:
+        raise DatasetError(f"{path}: organ label map must be 3D, got shape {data.shape}.")
+    arr, aff = canonicalize(np.rint(data).astype(np.uint8), img.affine)
+    return arr, aff
+
+
+def folder_dataset(folder: str | Path, prep: dict[str, Any], map_shape: Sequence[int],
+                   organ_codes: dict[str, int], split: str, keep_organs: bool = False,
+                   log: Callable[[str], None] | None = None) -> tuple[ArrayDataset, list[str]]:
+    """Read the ``split`` cases of a user dataset folder (format in the module docstring)."""
+    from engine.io import load
+
+    folder = Path(folder)
+    csv_path = folder / "labels.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path} not found: a dataset folder needs labels.csv "
+                           "(see docs/training.md).")
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "case" not in rows[0]:
+        raise DatasetError(f"{csv_path}: needs a header with a 'case' column and label columns.")
+    labels = [c for c in rows[0] if c not in ("case", "split")]
+    for lab in labels:
+        organ, _, abn = lab.partition("/")
+        if not abn or organ not in organ_codes:
+            raise DatasetError(f"{csv_path}: column {lab!r} is not '<organ>/<abnormality>' with "
+                               f"a known organ ({', '.join(organ_codes)}).")
+    chosen = []
+    for i, row in enumerate(rows):
+        s = row.get("split") or ("val" if i % 7 == 6 else "train")
+        if s not in SPLIT_SEED_BASE:
+            raise DatasetError(f"{csv_path}: case {row['case']!r} has split {s!r}; "
+                               "use train, val or test.")
+        if s == split:
+            chosen.append(row)
+    codes = list(organ_codes.values())
+    xs, ys, cells, has, orgs, ids = [], [], [], [], [], []
+    for n, row in enumerate(chosen):
+        case = row["case"]
+        vol_path = folder / "volumes" / f"{case}.nii.gz"
+        if not vol_path.exists():
+            vol_path = folder / "volumes" / f"{case}.nii"
+        vol = load(vol_path)
+        org_path = folder / "organs" / f"{case}.nii.gz"
+        organs, oaff = _read_labelmap(org_path) if org_path.exists() else (None, None)
+        x, org, cell = case_arrays(vol, organs, oaff, prep, map_shape, codes)
+        try:
+            y = np.array([int(float(row[lab])) for lab in labels], dtype=np.uint8)
+        except ValueError as exc:
+            raise DatasetError(f"{csv_path}: case {case!r} has a non-0/1 label ({exc}).") from exc
+        xs.append(x)
+        ys.append(y)
+        cells.append(cell)
+        has.append(organs is not None)
+        ids.append(case)
+        orgs.append(org if org is not None else np.zeros_like(x))
+        if log and (n + 1) % 20 == 0:
+            log(f"{split}: read {n + 1}/{len(chosen)} cases")
+    if not xs:
+        raise DatasetError(f"{csv_path}: no cases in split {split!r}.")
+    ds = ArrayDataset(x=np.stack(xs), y=np.stack(ys), organ_cells=np.stack(cells),
+                      has_organs=np.array(has), ids=np.array(ids),
+                      organs=np.stack(orgs) if keep_organs else None)
+    return ds, labels

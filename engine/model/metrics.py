@@ -1,0 +1,62 @@
+"""Classification and localisation metrics (design section 8), numpy only.
+
+AUROC: the Mann-Whitney statistic, (sum of ranks of positives - n_pos (n_pos + 1) / 2) /
+(n_pos n_neg), with average ranks for ties; NaN when a label has only one class.
+
+Localisation, for one present label c of one case, on the model grid (maps upsampled
+trilinearly, block-centre convention, see ``engine.cam.geometry``):
+
+* OrganIoU: ReLU the map, min-max normalise it over the volume, binarise at threshold t_c;
+  A = positive voxels inside the label's organ, B = positive voxels outside;
+  OrganIoU = A / (A + B) (0 when nothing is positive).
+* Mass in organ: sum of ReLU(map) inside the organ / sum of ReLU(map) (0 when the map has
+  no positive value).  Threshold-free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import rankdata
+
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def auroc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    y = np.asarray(y_true).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auroc_per_label(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    return np.array([auroc(y_true[:, c], scores[:, c]) for c in range(y_true.shape[1])])
+
+
+def upsample_maps(maps: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """(L, mi, mj, mk) -> (L, X, Y, Z) trilinear, align_corners=False (block centres)."""
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
+    return F.interpolate(t, size=tuple(shape), mode="trilinear", align_corners=False)[:, 0]
+
+
+def localisation_scores(up: torch.Tensor, inside: torch.Tensor,
+                        thresholds: np.ndarray = THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """For maps (n, X, Y, Z) and organ masks (n, X, Y, Z) bool:
+    (OrganIoU (n, n_thresholds), mass in organ (n,))."""
+    pos = up.clamp_min(0).flatten(1)
+    ins = inside.flatten(1)
+    total = pos.sum(1)
+    mass = torch.where(total > 0, (pos * ins).sum(1) / total.clamp_min(1e-30), torch.zeros_like(total))
+    lo = pos.min(1, keepdim=True).values
+    hi = pos.max(1, keepdim=True).values
+    norm = (pos - lo) / (hi - lo).clamp_min(1e-30)
+    ious = []
+    for t in thresholds:
+        b = (norm > t) & (hi > 0)
+        a_in = (b & ins).sum(1).double()
+        a_all = b.sum(1).double()
+        ious.append(torch.where(a_all > 0, a_in / a_all.clamp_min(1), torch.zeros_like(a_all)))
+    return torch.stack(ious, 1).numpy(), mass.double().numpy()
