@@ -23,8 +23,9 @@ from engine.io.dicom_scan import (
     SeriesInfo,
     SeriesRecord,
     candidate_files,
+    file_kind,
     iter_scan,
-    read_header,
+    looks_like_dicom,
     series_info,
 )
 from engine.io.dicom_write import write_dicom_enhanced, write_dicom_series
@@ -33,6 +34,7 @@ from engine.io.errors import (
     NonCTModalityWarning,
     PathNotFoundError,
     SeriesNotFoundError,
+    UnknownFileError,
 )
 from engine.io.hu import HUConverter
 from engine.io.progress import drive, rescaled
@@ -81,17 +83,20 @@ def iter_read_dicom(
     path = Path(path)
     yield Progress("load", 0.0, f"Looking for DICOM files in {path.name}")
     if path.is_file():
-        hdr = read_header(path)
-        if "SeriesInstanceUID" not in hdr:
+        if not looks_like_dicom(path):
+            raise UnknownFileError(
+                f"{path}: not a DICOM file (no 'DICM' marker at byte 128). Open a DICOM series "
+                "folder, an enhanced multi-frame DICOM file or a .nii/.nii.gz file.",
+                path,
+            )
+        uid, multi = file_kind(path)
+        if uid is None:
             list(iter_scan([path], path))  # raises the CorruptFileError naming what is missing
-        multi = (
-            "PerFrameFunctionalGroupsSequence" in hdr or int(hdr.get("NumberOfFrames", 1) or 1) > 1
-        )
         if multi:
             files, where = [path], path
         else:
             files, where = _files(path.parent), path.parent
-            series = series or str(hdr.get("SeriesInstanceUID", "") or "") or None
+            series = series or uid
     else:
         files, where = _files(path), path
     records = yield from rescaled(iter_scan(files, where), 0.0, _HEADER_SHARE)

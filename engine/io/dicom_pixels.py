@@ -22,6 +22,7 @@ from engine.io.errors import (
     MissingDecoderError,
     MissingPixelDataError,
     TruncatedFileError,
+    VolumeReadError,
 )
 
 #: pip packages that let pydicom decode each family of compressed transfer syntaxes.
@@ -78,6 +79,19 @@ def check_decoders(frames: Iterable[FrameRef]) -> None:
 
 def read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
     """Full dataset and its stored pixel values, shape (rows, cols) or (frames, rows, cols)."""
+    try:
+        return _read_pixels(path)
+    except VolumeReadError:
+        raise
+    except Exception as exc:  # pydicom decodes values lazily and raises many types
+        raise CorruptFileError(
+            f"{path}: a DICOM value cannot be read ({type(exc).__name__}: {exc}). The file is "
+            "damaged; export the series again.",
+            path,
+        ) from exc
+
+
+def _read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
     try:
         ds = pydicom.dcmread(path, force=True)
     except Exception as exc:  # pydicom raises many types on damaged files

@@ -104,6 +104,23 @@ def read_header(path: Path) -> Dataset:
         ) from exc
 
 
+def file_kind(path: Path) -> tuple[str | None, bool]:
+    """(SeriesInstanceUID, is multi-frame) of one DICOM file; CorruptFileError if undecodable."""
+    ds = read_header(path)
+    try:
+        uid = str(ds.get("SeriesInstanceUID", "") or "") or None
+        multi = (
+            "PerFrameFunctionalGroupsSequence" in ds or (_int(ds.get("NumberOfFrames")) or 1) > 1
+        )
+    except Exception as exc:  # lazily decoded values of a damaged header
+        raise CorruptFileError(
+            f"{path}: a DICOM header value cannot be read ({type(exc).__name__}: {exc}). "
+            "The file is damaged; export the series again.",
+            path,
+        ) from exc
+    return uid, multi
+
+
 def iter_scan(
     paths: Iterable[Path], folder: Path
 ) -> Generator[Progress, None, dict[str, SeriesRecord]]:
@@ -124,7 +141,7 @@ def iter_scan(
                 _add(series, ds, path)
             except CorruptFileError as exc:
                 first_error = first_error or exc
-            except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            except Exception as exc:  # pydicom decodes values lazily and raises many types
                 first_error = first_error or CorruptFileError(
                     f"{path}: a DICOM header value cannot be read ({type(exc).__name__}: {exc}). "
                     "The file is damaged; remove it or export the series again.",

@@ -139,5 +139,9 @@ class MissingOrientationWarning(CTCamWarning):
     """A NIfTI file without sform or qform: orientation guessed from pixdim (Analyze style)."""
 
 
+class HeaderRepairedWarning(CTCamWarning):
+    """Invalid NIfTI header fields (e.g. an unknown sform code) were reset by nibabel."""
+
+
 class ValuesClippedWarning(CTCamWarning):
     """HU values outside the int16 range were clipped."""

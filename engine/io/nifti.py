@@ -23,6 +23,7 @@ scanner) and, when it has no shear, the qform (code 1); NIfTI-1 stores both in f
 from __future__ import annotations
 
 import gzip
+import logging
 import math
 import os
 import zlib
@@ -31,16 +32,19 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.imageglobals import logger as nib_logger
 
 from engine.io.errors import (
     CorruptFileError,
     FourDimensionalError,
+    HeaderRepairedWarning,
     MissingOrientationWarning,
     NotAVolumeError,
     PathNotFoundError,
     TruncatedFileError,
     UnknownFileError,
     UnsupportedPixelTypeError,
+    VolumeReadError,
     VolumeWriteError,
 )
 from engine.io.hu import HUConverter
@@ -52,7 +56,7 @@ from engine.results import Progress
 from engine.volume import CTVolume, canonicalize
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_UNIT_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}
+_UNIT_TO_MM = {1: 1000.0, 2: 1.0, 3: 0.001}  # NIfTI xyz unit code -> mm factor
 _SLAB_VOXELS = 8_000_000  # voxels read at once (float64 scratch ~64 MB)
 
 
@@ -72,13 +76,15 @@ def iter_read_nifti(path: str | Path) -> Generator[Progress, None, CTVolume]:
     if not path.is_file():
         raise PathNotFoundError(f"{path}: no such file. Check the path and try again.", path)
     yield Progress("load", 0.0, f"Reading {path.name}")
-    img = _open(path)
+    with _NibabelLog() as log:
+        img = _open(path)
+        shape, affine, warnings = _inspect_header(img, path)
     hdr = img.header
-    shape = _check_dims(hdr.get_data_shape(), path)
-    _check_dtype(hdr.get_data_dtype(), path)
-    affine, warnings = _best_affine(hdr, path)
-    check_affine(affine, path)
-    _check_file_length(img, shape, path)
+    if log.messages:
+        text = "; ".join(dict.fromkeys(log.messages))
+        warnings.append(
+            (f"{path}: invalid header fields were reset: {text}.", HeaderRepairedWarning)
+        )
 
     conv = HUConverter(path)
     ni, nj, nk = shape
@@ -110,8 +116,53 @@ def iter_read_nifti(path: str | Path) -> Generator[Progress, None, CTVolume]:
     return vol
 
 
+class _NibabelLog(logging.Handler):
+    """Collects what nibabel logs about header fixes instead of printing it to stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> _NibabelLog:
+        self._saved = list(nib_logger.handlers)
+        for h in self._saved:
+            nib_logger.removeHandler(h)
+        nib_logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        nib_logger.removeHandler(self)
+        for h in self._saved:
+            nib_logger.addHandler(h)
+
+
 # -- header checks -------------------------------------------------------------------------------
+def _check_gzip_head(path: Path) -> None:
+    """A gzip-compressed file must at least decompress as far as the NIfTI header."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            return
+    try:
+        with gzip.open(path, "rb") as g:
+            head = g.read(348)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptFileError(
+            f"{path}: the gzip compression is damaged ({exc}). Copy or export the file again.",
+            path,
+        ) from exc
+    if len(head) < 348:
+        raise TruncatedFileError(
+            f"{path}: the file ends inside its NIfTI header ({len(head)} of 348 bytes). Copy or "
+            "export the file again.",
+            path,
+        )
+
+
 def _open(path: Path):
+    _check_gzip_head(path)
     try:
         return nib.load(str(path))
     except FileNotFoundError as exc:
@@ -140,6 +191,26 @@ def _open(path: Path):
             "The file is damaged; re-export the scan.",
             path,
         ) from exc
+
+
+def _inspect_header(img, path: Path) -> tuple[tuple[int, int, int], np.ndarray, list]:
+    """Shape, affine and warnings from the header; every check done before reading voxels."""
+    hdr = img.header
+    try:
+        shape = _check_dims(hdr.get_data_shape(), path)
+        _check_dtype(hdr.get_data_dtype(), path)
+        affine, warnings = _best_affine(hdr, path)
+        check_affine(affine, path)
+        _check_file_length(img, shape, path)
+    except VolumeReadError:
+        raise
+    except Exception as exc:  # nibabel accessors raise many types on damaged fields
+        raise CorruptFileError(
+            f"{path}: a NIfTI header field cannot be decoded ({type(exc).__name__}: {exc}). "
+            "The file is damaged; re-export the scan.",
+            path,
+        ) from exc
+    return shape, affine, warnings
 
 
 def _check_dims(full_shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
@@ -195,8 +266,8 @@ def _best_affine(hdr, path: Path) -> tuple[np.ndarray, list[tuple[str, type]]]:
                 MissingOrientationWarning,
             )
         )
-    unit = hdr.get_xyzt_units()[0]
-    affine[:3, :] *= _UNIT_TO_MM.get(unit, 1.0)
+    unit_code = int(hdr["xyzt_units"]) & 7  # 1 metre, 2 mm, 3 micron; others: assume mm
+    affine[:3, :] *= _UNIT_TO_MM.get(unit_code, 1.0)
     return affine, warnings
 
 

@@ -195,3 +195,14 @@ def test_progress_over_slabs_and_cancel(tmp_path, io_volume):
 
     with pytest.raises(Cancelled):
         read_nifti(path, cancel=lambda: len(seen) > 2, progress=lambda f, m: seen.append(f))
+
+
+def test_invalid_sform_code_reset_with_warning_and_qform_used(tmp_path, io_volume):
+    path = write_volume(tmp_path / "bad_code.nii", io_volume, orientation="LPS")
+    patch_header(path, sform_code=77)
+    from engine.io.errors import HeaderRepairedWarning
+
+    with pytest.warns(HeaderRepairedWarning, match="sform_code 77"):
+        vol = read_nifti(path)
+    np.testing.assert_allclose(vol.affine, io_volume.affine, atol=1e-4)
+    np.testing.assert_array_equal(vol.hu, io_volume.hu)
