@@ -60,8 +60,9 @@ class MainWindow(QtWidgets.QMainWindow):
         ev.connect("label", self._on_label)
         ev.connect("result", self._update_probe)
         ev.connect("method", self._update_probe)
-        if with_3d:
-            QtCore.QTimer.singleShot(0, self._create_3d)
+        self.view3d = None
+        if with_3d:  # after the first paint: VTK takes a moment to import
+            QtCore.QTimer.singleShot(50, self._create_3d)
 
     # -- construction -------------------------------------------------------------------
     def _docks(self) -> None:
@@ -388,16 +389,22 @@ class MainWindow(QtWidgets.QMainWindow):
             from viewer.render3d import Render3DView
         except ImportError:
             return  # the 3D view is not available in this build: keep the placeholder
+        from viewer.view3d_link import View3DLink
+
         try:
-            widget = Render3DView(self.state)
+            widget = Render3DView()
         except Exception as exc:  # no OpenGL etc.: keep working with the 2D views
             log.warning("3D view unavailable: %s", exc)
             self.view_area.view3d.setText(f"3D view unavailable:\n{exc}")
             return
         self.view_area.set_3d_widget(widget)
+        self.view3d = widget
+        self.view3d_link = View3DLink(self.state, self.overlay, widget)
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self.runner.wait_all(5000)
+        if getattr(self, "view3d", None) is not None:
+            self.view3d.shutdown()
         super().closeEvent(ev)
 
 

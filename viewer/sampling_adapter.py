@@ -115,3 +115,9 @@ def organ_mass_share(result, label: int, method: str, organ_codes: np.ndarray | 
     if total <= 0:
         return 0.0
     return float(raw[organ_codes == result.labels[label].organ_code].sum() / total)
+
+
+def raw_range(result, method: str, label: int, *, signed: bool, normalisation: str):
+    """Display range in *raw* map units (vmin, vmax, divisor), for views that take raw maps."""
+    s = _scale(result, method, label, signed, normalisation)
+    return s.vmin * s.divisor, s.vmax * s.divisor, s.divisor

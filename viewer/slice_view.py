@@ -133,6 +133,7 @@ class SliceView(QtWidgets.QWidget):
         self.title_label = _overlay_label(self.gv, al.AlignLeft | al.AlignTop)
         self.wl_label = _overlay_label(self.gv, al.AlignLeft | al.AlignBottom)
         self.method_label = _overlay_label(self.gv, al.AlignRight | al.AlignTop, True)
+        self.pos_label = _overlay_label(self.gv, al.AlignRight | al.AlignBottom)
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(1, 1, 1, 1)
@@ -285,8 +286,8 @@ class SliceView(QtWidgets.QWidget):
         n = vol.shape[normal]
         pos = float(self.state.cursor[normal])
         axis_name = "RAS"[normal]
-        self.title_label.setText(
-            f"{VIEW_TITLES[self.view]}  {self.slice_index + 1}/{n}  {axis_name}: {pos:.1f} mm")
+        self.title_label.setText(f"{VIEW_TITLES[self.view]} {self.slice_index + 1}/{n}")
+        self.pos_label.setText(f"{axis_name} {pos:.1f} mm")
         self.wl_label.setText(f"W {self.state.window:.0f}  L {self.state.level:.0f}")
         shows_map = self.overlay is not None and self.overlay.has_map()
         self.method_label.setText(METHOD_TITLES[self.method] if shows_map else "")
@@ -295,7 +296,8 @@ class SliceView(QtWidgets.QWidget):
     def _place_labels(self) -> None:
         w, h = self.gv.width(), self.gv.height()
         m = 4
-        for lab in list(self.letters.values()) + [self.title_label, self.wl_label, self.method_label]:
+        for lab in list(self.letters.values()) + [self.title_label, self.wl_label, self.method_label,
+                                                  self.pos_label]:
             lab.adjustSize()
         L = self.letters
         L["left"].move(m, (h - L["left"].height()) // 2)
@@ -305,6 +307,7 @@ class SliceView(QtWidgets.QWidget):
         self.title_label.move(m, m)
         self.wl_label.move(m, h - self.wl_label.height() - m)
         self.method_label.move(w - self.method_label.width() - m, m)
+        self.pos_label.move(w - self.pos_label.width() - m, h - self.pos_label.height() - m)
 
     # -- user intent --------------------------------------------------------------------
     def reset_view(self) -> None:

@@ -5,7 +5,8 @@ Layouts (``state.layout`` x ``state.side_by_side``):
 * quad:           axial | 3D  /  coronal | sagittal
 * single:         one large view (``state.single_view``)
 * comparison:     side_by_side=True: each shown slice view as two linked panes, HiResCAM on
-                  the left, Grad-CAM on the right (quad shows the three views as rows).
+                  the left, Grad-CAM on the right; in the quad layout the 3D view shows both
+                  maps in two panes with one camera.
 
 Every pane always exists; hidden panes skip drawing until shown.  The two panes of a view
 share the slice (through the cursor) and the zoom/pan (linked view boxes).
@@ -94,22 +95,24 @@ class ViewArea(QtWidgets.QWidget):
             self.grid.setColumnStretch(r, 0)
         for v in VIEWS:  # left panes follow the method switch unless comparing
             self.views[v].pane_method = "hirescam" if s.side_by_side else None
-        cells: list[tuple[QtWidgets.QWidget, int, int]] = []
+        cells: list[tuple[QtWidgets.QWidget, int, int, int]] = []  # widget, row, col, col span
         if s.layout == "single":
             v = s.single_view
-            cells.append((self.views[v], 0, 0))
+            cells.append((self.views[v], 0, 0, 1))
             if s.side_by_side:
-                cells.append((self.right_panes[v], 0, 1))
+                cells.append((self.right_panes[v], 0, 1, 1))
         elif s.side_by_side:
-            for r, v in enumerate(VIEWS):
-                cells += [(self.views[v], r, 0), (self.right_panes[v], r, 1)]
+            a, c, g = self.views, self.right_panes, "sagittal"
+            cells += [(a["axial"], 0, 0, 1), (c["axial"], 0, 1, 1), (self.view3d, 0, 2, 2),
+                      (a["coronal"], 1, 0, 1), (c["coronal"], 1, 1, 1), (a[g], 1, 2, 1), (c[g], 1, 3, 1)]
         else:
-            cells += [(self.views["axial"], 0, 0), (self.view3d, 0, 1),
-                      (self.views["coronal"], 1, 0), (self.views["sagittal"], 1, 1)]
-        for w, r, c in cells:
-            self.grid.addWidget(w, r, c)
+            cells += [(self.views["axial"], 0, 0, 1), (self.view3d, 0, 1, 1),
+                      (self.views["coronal"], 1, 0, 1), (self.views["sagittal"], 1, 1, 1)]
+        for w, r, c, span in cells:
+            self.grid.addWidget(w, r, c, 1, span)
             self.grid.setRowStretch(r, 1)
-            self.grid.setColumnStretch(c, 1)
+            for cc in range(c, c + span):
+                self.grid.setColumnStretch(cc, 1)
             w.show()
         for p in self.all_panes():
             if p.isVisibleTo(self):

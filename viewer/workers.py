@@ -117,7 +117,7 @@ class JobRunner(QtCore.QObject):
         job = Job(kind=kind, request_id=next(self._ids), scan_id=scan_id, description=description)
         self.latest[kind] = job
         self._jobs[job.request_id] = job
-        worker = create_worker(_drive, gen_factory, job.cancel, _start_thread=False)
+        worker = create_worker(_drive, gen_factory, job.cancel, _start_thread=False, _ignore_errors=True)
         job.worker = worker
         worker.yielded.connect(lambda item, j=job: self._on_yield(j, item))
         worker.returned.connect(lambda value, j=job: self._on_return(j, value, on_result))
@@ -175,6 +175,8 @@ class JobRunner(QtCore.QObject):
         if isinstance(exc, Cancelled):
             if self.latest.get(job.kind) is job:
                 self.cancelled.emit(job.kind)
+            else:  # superseded by a newer request: its result (if any) is stale
+                self.dropped += 1
             return
         if isinstance(exc, JobCrashed):
             log.error("internal error in %s job:\n%s", job.kind, exc.trace)

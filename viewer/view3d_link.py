@@ -1,0 +1,101 @@
+"""Keeps the 3D view (``viewer.render3d.Render3DView``, data-driven) in step with the state.
+
+The 3D view receives raw maps with their own affine and a display range in raw units taken
+from the engine's display scale (``vmin/vmax * divisor``), so its iso-surface colours match
+the 2D overlay's colour bar.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from viewer.overlay import DIVERGING_CMAP, OverlayModel, lookup_table, organ_colour
+from viewer.state import METHOD_TITLES, ViewerState
+
+log = logging.getLogger(__name__)
+
+
+class View3DLink:
+    def __init__(self, state: ViewerState, overlay: OverlayModel, view) -> None:
+        self.state, self.overlay, self.view = state, overlay, view
+        ev = state.events
+        ev.connect("volume", self._on_volume)
+        ev.connect("result", self._on_result)
+        ev.connect("cursor", self._on_cursor)
+        ev.connect("outlines", self._on_outlines)
+        for name in ("label", "method", "side_by_side", "signed", "normalisation", "colormap"):
+            ev.connect(name, self._on_map)
+        if state.volume is not None:
+            self._on_volume(state.volume)
+            self._on_result(state.result)
+
+    def _guard(fn):  # noqa: N805 - decorator inside the class body
+        def wrapped(self, *a):
+            try:
+                fn(self, *a)
+            except Exception:  # the 3D view must never take the 2D viewer down
+                log.exception("3D view update failed")
+
+        return wrapped
+
+    @_guard
+    def _on_volume(self, vol) -> None:
+        if vol is None:
+            self.view.clear_volume()
+            return
+        self.view.set_volume(vol)
+        self.view.clear_organs()
+        self.view.clear_map()
+        self.view.set_cursor(self.state.cursor)
+        self.view.render()
+
+    @_guard
+    def _on_result(self, result) -> None:
+        if result is None or result.organ_map is None:
+            self.view.clear_organs()
+        else:
+            names = self.overlay.organ_names()
+            self.view.set_organs(result.organ_map, names, {c: organ_colour(c) for c in names})
+            self._on_outlines(self.state.outlines)
+        self._on_map(None)
+
+    @_guard
+    def _on_cursor(self, cursor) -> None:
+        self.view.set_cursor(cursor)
+
+    @_guard
+    def _on_outlines(self, on) -> None:
+        for code in self.overlay.organ_names():
+            self.view.set_organ_visible(code, bool(on))
+        self.view.render()
+
+    def _layer(self, method: str) -> dict:
+        from viewer import sampling_adapter
+
+        s, r = self.state, self.state.result
+        if method == "difference":
+            values = r.maps["hirescam"][s.label] - r.maps["gradcam"][s.label]
+        else:
+            values = r.maps[method][s.label]
+        vmin, vmax, divisor = sampling_adapter.raw_range(r, method, s.label, signed=s.signed,
+                                                         normalisation=s.normalisation)
+        signed = s.signed or method == "difference"
+        return {"values": np.asarray(values, np.float32), "affine": r.map_affine, "vmin": vmin,
+                "vmax": vmax, "signed": signed,
+                "colormap": lookup_table(DIVERGING_CMAP if signed else s.colormap),
+                "title": METHOD_TITLES[method]}
+
+    @_guard
+    def _on_map(self, _v) -> None:
+        s = self.state
+        if not self.overlay.has_map():
+            self.view.clear_map()
+        elif s.side_by_side:
+            self.view.set_maps_side_by_side(self._layer("hirescam"), self._layer("gradcam"))
+        else:
+            layer = self._layer(s.method)
+            values, affine = layer.pop("values"), layer.pop("affine")
+            self.view.set_map(values, affine, **layer)
+        self.view.render()
