@@ -10,14 +10,19 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ctcam", description="Chest CT viewer with HiResCAM and Grad-CAM explanations.")
     p.add_argument("path", nargs="?", help="NIfTI file or DICOM folder (default: the demo case)")
-    p.add_argument("--organs", help="organ label map (NIfTI) for the scan")
+    p.add_argument("--organs", help="organ label map (NIfTI, codes of the model card) for the scan")
+    p.add_argument("--model", help="model weights (.safetensors with its .json card); default: bundled")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     p.add_argument("--no-model", action="store_true", help="only view the scan; do not run the model")
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    p.add_argument("--no-3d", action="store_true", help="no 3D view (e.g. without OpenGL)")
+    return p.parse_args(list(sys.argv[1:] if argv is None else argv))
 
+
+def create_window(args: argparse.Namespace):
+    """QApplication + shown main window; the scan opens on the next event-loop turn."""
     import pyqtgraph as pg
     from PySide6 import QtCore, QtWidgets
 
@@ -28,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from viewer.main_window import MainWindow
 
-    win = MainWindow(run_model=not args.no_model, device=args.device)
+    win = MainWindow(run_model=not args.no_model, model=args.model, device=args.device,
+                     with_3d=not args.no_3d)
     win.show()
 
     def start() -> None:
@@ -38,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
             win.open_demo()
 
     QtCore.QTimer.singleShot(0, start)
+    return app, win
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    app, _win = create_window(args)
     return int(app.exec())
 
 

@@ -33,13 +33,13 @@ def list_series_job(folder: str):
     return io.list_series(folder)
 
 
-def explain_job(volume: CTVolume, organs=None, model=None, device=None):
+def explain_job(volume: CTVolume, organs=None, model=None, device=None, cancel=None):
     """Run the pipeline, then summarise the findings; returns ``(ExplainResult, findings)``."""
     from engine.pipeline import explain_scan
 
     from viewer.findings import summarise
 
-    result = yield from explain_scan(volume, organs=organs, model=model, device=device)
+    result = yield from explain_scan(volume, organs=organs, model=model, device=device, cancel=cancel)
     yield Progress("summary", 0.99, "summarising findings")
     return result, summarise(result, volume.affine)
 

@@ -206,8 +206,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if vol is None:
             return
         model, device = self.model, self.device
-        self.runner.submit("explain", lambda: jobs.explain_job(vol, organs=organs, model=model, device=device),
-                           self._on_result, scan_id=self.state.scan_id, description="Running the model")
+        self.runner.submit(
+            "explain", lambda cancel: jobs.explain_job(vol, organs=organs, model=model, device=device, cancel=cancel),
+            self._on_result, scan_id=self.state.scan_id, description="Running the model", pass_cancel=True)
 
     def _on_result(self, payload) -> None:
         result, findings = payload

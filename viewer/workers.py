@@ -53,10 +53,11 @@ def human_message(exc: BaseException) -> str:
             "The viewer is still usable; please report this with the log output.")
 
 
-def _drive(gen_factory: Callable[[], Generator], cancel: threading.Event):
-    """Iterate an engine generator, honouring ``cancel`` between yields."""
+def _drive(gen_factory: Callable[..., Generator], cancel: threading.Event, pass_cancel: bool = False):
+    """Iterate an engine generator, honouring ``cancel`` between yields (and inside the
+    engine's long steps when ``pass_cancel``: ``gen_factory(cancel=callable)``)."""
     try:
-        gen = gen_factory()
+        gen = gen_factory(cancel=cancel.is_set) if pass_cancel else gen_factory()
         if not isinstance(gen, Generator):  # a plain function's result
             return gen
         try:
@@ -109,15 +110,19 @@ class JobRunner(QtCore.QObject):
 
     # -- public -------------------------------------------------------------------------
     def submit(self, kind: str, gen_factory: Callable[[], Any], on_result: Callable[[Any], None], *,
-               scan_id: str | None, description: str = "") -> Job:
-        """Run ``gen_factory()`` in a worker; ``on_result(value)`` on the GUI thread if fresh."""
+               scan_id: str | None, description: str = "", pass_cancel: bool = False) -> Job:
+        """Run ``gen_factory()`` in a worker; ``on_result(value)`` on the GUI thread if fresh.
+
+        With ``pass_cancel`` the factory is called as ``gen_factory(cancel=callable)`` so the
+        engine can also stop inside its long steps."""
         old = self.latest.get(kind)
         if old is not None and not old.done:
             old.cancel.set()
         job = Job(kind=kind, request_id=next(self._ids), scan_id=scan_id, description=description)
         self.latest[kind] = job
         self._jobs[job.request_id] = job
-        worker = create_worker(_drive, gen_factory, job.cancel, _start_thread=False, _ignore_errors=True)
+        worker = create_worker(_drive, gen_factory, job.cancel, pass_cancel, _start_thread=False,
+                               _ignore_errors=True)
         job.worker = worker
         worker.yielded.connect(lambda item, j=job: self._on_yield(j, item))
         worker.returned.connect(lambda value, j=job: self._on_return(j, value, on_result))

@@ -1,0 +1,142 @@
+"""Findings panel, overlays, method switch, readout, model card, exports (fake result)."""
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+from helpers import grab_rgb, open_and_wait, show_result, write_case
+from PySide6 import QtCore
+
+from conftest import LESION_IJK, make_result
+from viewer.findings_panel import INDEX_ROLE
+
+
+def _overlay_rgba(pane):
+    return None if pane.overlay_item.image is None or not pane.overlay_item.isVisible() else pane.overlay_item.image
+
+
+def test_findings_grouped_sorted_filtered(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    show_result(window, make_result(volume))
+    proxy = window.findings_panel.proxy
+    organs = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    assert organs == ["Left lung", "Heart", "Right lung"]  # sorted by best probability
+    # the most probable finding is selected on arrival and its map shown
+    assert window.state.label == 0
+    window.findings_panel.filter_edit.setText("cardio")
+    assert proxy.rowCount() == 1 and proxy.index(0, 0).data() == "Heart"
+    window.findings_panel.filter_edit.clear()
+    assert proxy.rowCount() == 3
+
+
+def test_selecting_a_finding_jumps_to_peak_and_overlays_it(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    result = make_result(volume)
+    show_result(window, result)
+    panel = window.findings_panel
+    idx = panel.proxy_index_of(2)  # heart / cardiomegaly
+    panel.tree.setCurrentIndex(idx)
+    assert window.state.label == 2
+    peak = np.array(np.unravel_index(np.argmax(result.maps["hirescam"][2]), result.maps["hirescam"][2].shape))
+    expect = result.map_affine[:3, :3] @ peak + result.map_affine[:3, 3]
+    np.testing.assert_allclose(window.state.cursor, expect, atol=1e-6)
+    # keyboard navigation: Down walks to the next finding (past the "Right lung" group row)
+    panel.tree.setFocus()
+    for _ in range(2):
+        qtbot.keyClick(panel.tree, QtCore.Qt.Key.Key_Down)
+    assert window.state.label == 1 and panel.tree.currentIndex().data(INDEX_ROLE) == 1
+    assert "Positive map mass inside" in panel.readout.text()
+
+
+def test_overlay_lies_on_left_lung_on_screen_right_and_changes_with_method(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    show_result(window, make_result(volume))
+    window.state.update(label=0, outlines=False, threshold=0.3, opacity=1.0)
+    window.state.cursor = volume.world(np.array(LESION_IJK, float))
+    ax = window.view_area.views["axial"]
+    hires = _overlay_rgba(ax).copy()
+    assert hires[..., 3].any()
+    ii, jj = np.nonzero(hires[..., 3])
+    organs = volume.meta["organs"][:, :, LESION_IJK[2]]
+    assert np.mean(organs[ii, jj] == 3) > 0.9  # on the left lung (code 3)
+    # on screen: the coloured pixels are right of the centre in the axial view
+    window.state.outlines = False
+    before = grab_rgb(ax.gv).astype(int)
+    window.state.opacity = 0.0
+    plain = grab_rgb(ax.gv).astype(int)
+    changed = np.argwhere(np.abs(before - plain).sum(axis=2) > 30)
+    assert len(changed) > 20 and changed[:, 1].mean() > before.shape[1] * 0.55
+    window.state.opacity = 1.0
+    window.state.method = "gradcam"
+    grad = _overlay_rgba(ax)
+    assert not np.array_equal(grad, hires)
+    window.state.method = "difference"
+    diff = _overlay_rgba(ax)
+    assert not np.array_equal(diff, grad)
+    # the colour bar says what is shown
+    assert window.controls.colour_bar.diverging and "HiResCAM − Grad-CAM" in window.controls.colour_bar.caption
+    text = window.probe_label.text()
+    assert "HiResCAM" in text and "Grad-CAM" in text and "Left lung" in text
+
+
+def test_threshold_and_outlines(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    show_result(window, make_result(volume))
+    window.state.cursor = volume.world(np.array(LESION_IJK, float))
+    ax = window.view_area.views["axial"]
+    window.state.threshold = 0.1
+    n_low = int((ax.overlay_item.image[..., 3] > 0).sum())
+    window.state.threshold = 0.8
+    n_high = int((ax.overlay_item.image[..., 3] > 0).sum())
+    assert 0 < n_high < n_low
+    window.state.outlines = True
+    assert ax.outline_item.isVisible()
+    outline = ax.outline_item.image
+    colours = {tuple(c) for c in outline[outline[..., 3] > 0][:, :3]}
+    assert len(colours) == 3  # one colour per organ (both lungs and the heart on this slice)
+    window.state.outlines = False
+    assert not ax.outline_item.isVisible()
+
+
+def test_identical_methods_notice_and_model_card(qtbot, window, volume, tmp_path):
+    from viewer.model_dialog import card_html
+
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    show_result(window, make_result(volume, identical=True))
+    assert window.controls.identical_notice.isVisibleTo(window.controls)
+    assert "synthetic" in card_html(window.state.result.card)
+    window.show_model_card()
+    from viewer.model_dialog import ModelCardDialog
+
+    dlg = window.findChild(ModelCardDialog)
+    assert dlg is not None and "synthetic" in dlg.summary.toPlainText()
+    dlg.close()
+
+
+def test_exports_csv_json_nifti_png(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    result = make_result(volume)
+    show_result(window, result)
+    out = tmp_path / "out"
+    out.mkdir()
+    window.export_findings_dialog("csv", str(out / "f.csv"))
+    qtbot.waitUntil(lambda: not window.runner.is_busy(), timeout=5000)
+    window.export_findings_dialog("json", str(out / "f.json"))
+    qtbot.waitUntil(lambda: not window.runner.is_busy(), timeout=5000)
+    window.export_maps([0], ["hirescam", "gradcam"], str(out))
+    qtbot.waitUntil(lambda: not window.runner.is_busy(), timeout=10000)
+    window.export_screenshot(str(out / "shot.png"))
+    qtbot.waitUntil(lambda: not window.runner.is_busy(), timeout=5000)
+    rows = list(csv.DictReader(open(out / "f.csv")))
+    assert [r["label"] for r in rows] == [lab.name for lab in result.labels]
+    assert float(rows[0]["probability"]) == 0.9
+    doc = json.loads((out / "f.json").read_text())
+    assert doc["findings"][0]["organ_share"]["hirescam"] > 0.9
+    img = nib.load(out / "maps" / "hirescam" / "left_lung__nodule.nii.gz")
+    assert img.shape == volume.shape
+    np.testing.assert_allclose(img.affine, volume.affine, atol=1e-5)
+    data = np.asarray(img.dataobj)
+    assert np.abs(np.array(np.unravel_index(np.argmax(data), data.shape)) - LESION_IJK).max() <= 1
+    assert (out / "maps" / "gradcam" / "left_lung__nodule.nii.gz").exists()
+    assert (out / "shot.png").stat().st_size > 1000

@@ -1,0 +1,27 @@
+"""The window appears without importing torch (the pipeline is imported in the worker)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CODE = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6 import QtWidgets
+from viewer.app import create_window, parse_args
+app, win = create_window(parse_args(["--no-model", "--no-3d"]))
+app.processEvents()
+print("visible", win.isVisible())
+print("torch", "torch" in sys.modules)
+print("vtk", any(m.startswith("vtkmodules") for m in sys.modules))
+win.close()
+"""
+
+
+def test_first_paint_imports_no_torch_or_vtk():
+    out = subprocess.run([sys.executable, "-c", CODE], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split() for line in out.stdout.splitlines() if line.count(" ") == 1)
+    assert lines == {"visible": "True", "torch": "False", "vtk": "False"}
