@@ -36,7 +36,6 @@ def list_series_job(folder: str):
 def explain_job(volume: CTVolume, organs=None, model=None, device=None, cancel=None):
     """Run the pipeline, then summarise the findings; returns ``(ExplainResult, findings)``."""
     from engine.pipeline import explain_scan
-
     from viewer.findings import summarise
 
     result = yield from explain_scan(volume, organs=organs, model=model, device=device, cancel=cancel)

@@ -5,10 +5,10 @@ import json
 
 import nibabel as nib
 import numpy as np
+from conftest import LESION_IJK, make_result
 from helpers import grab_rgb, open_and_wait, show_result, write_case
 from PySide6 import QtCore
 
-from conftest import LESION_IJK, make_result
 from viewer.findings_panel import INDEX_ROLE
 
 
