@@ -46,7 +46,7 @@ from engine.model.net import AxialNet
 
 DEFAULT_PREPROCESSING: dict[str, Any] = {
     "shape": [96, 96, 48],
-    "spacing_mm": [4.0, 4.0, 7.0],
+    "spacing_mm": [4.0, 4.0, 7.5],
     "hu_window": [-1000, 800],
     "mean": None,  # filled in from the training data
     "centre": "body",
@@ -195,7 +195,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
         torch.set_num_threads(cfg.threads)
     device = select_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = AxialNet(1, cfg.shape)  # placeholder to read the map grid
+    model = AxialNet(1, cfg.shape, cfg.stem_width, cfg.widths, cfg.strides, cfg.reduce_widths)
     map_shape = (*model.feature_shape[1:], model.n_groups)
     prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm))
     t0 = time.perf_counter()
@@ -256,7 +256,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             loss.backward()
             opt.step()
             state["step"] += 1
-            sums += [float(loss_c), float(loss_m)]
+            sums += [float(loss_c.detach()), float(loss_m.detach())]
             n_b += 1
             if state["step"] % 50 == 0:
                 log(f"step {state['step']}/{total} bce {sums[0] / n_b:.4f} mask {sums[1] / n_b:.4f}")

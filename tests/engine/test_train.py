@@ -1,0 +1,147 @@
+"""Training: mask loss, metrics, and a tiny end-to-end ``ctcam train`` on a user folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from engine.cam.geometry import map_affine
+from engine.cam.sampling import sample_on_grid
+from engine.model import load_model
+from engine.model.losses import allowed_regions, mask_loss
+from engine.model.metrics import auroc, localisation_scores, upsample_maps
+from engine.train import main as train_main
+
+
+def test_allowed_region_is_organ_when_present_and_empty_when_absent():
+    cells = torch.zeros(1, 3, 2, 2, 1, dtype=torch.uint8)
+    cells[0, 0, 0, 0, 0] = 255  # organ 0 covers one cell
+    cells[0, 2, 1, 1, 0] = 10  # organ 2 partly covers another
+    y = torch.tensor([[1.0, 0.0, 1.0]])
+    label_organ = torch.tensor([0, 0, 2])
+    r = allowed_regions(y, cells, label_organ)
+    assert r[0, 0].sum() == 1 and r[0, 0, 0, 0, 0]
+    assert r[0, 1].sum() == 0  # absent: nothing allowed
+    assert r[0, 2].sum() == 1 and r[0, 2, 1, 1, 0]
+
+
+def test_mask_loss_is_mean_softplus_outside_only():
+    cams = torch.randn(2, 3, 2, 2, 1, requires_grad=True)
+    cells = torch.zeros(2, 3, 2, 2, 1, dtype=torch.uint8)
+    cells[:, 0, 0] = 255
+    y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    lo = torch.tensor([0, 1, 2])
+    has = torch.tensor([True, True])
+    loss = mask_loss(cams, y, cells, lo, has)
+    outside = ~allowed_regions(y, cells, lo)
+    ref = torch.nn.functional.softplus(cams[outside]).mean()
+    torch.testing.assert_close(loss, ref)
+    loss.backward()
+    assert cams.grad[0, 0, 0].abs().sum() == 0  # inside the allowed region: no push
+    assert (cams.grad[0, 1] > 0).all()  # absent label: everything pushed down
+    # cases without organ maps contribute nothing
+    assert float(mask_loss(cams, y, cells, lo, torch.tensor([False, False])).detach()) == 0.0
+
+
+def test_auroc_matches_pairwise_definition_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.random(60) < 0.4
+    s = np.round(rng.normal(size=60) + y, 1)  # rounding creates ties
+    pos, neg = s[y], s[~y]
+    pairs = (pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean()
+    assert auroc(y, s) == pytest.approx(pairs)
+    assert np.isnan(auroc(np.ones(5), np.arange(5)))
+
+
+def test_upsampling_for_metrics_matches_world_sampling():
+    """Evaluation's torch upsampling and the viewer's world-space sampling agree."""
+    rng = np.random.default_rng(1)
+    maps = rng.normal(size=(1, 3, 4, 2)).astype(np.float32)
+    shape = (12, 16, 6)
+    up = upsample_maps(maps, shape)[0].numpy()
+    model_aff = np.diag([2.0, 3.0, 4.0, 1.0])
+    ref = sample_on_grid(maps[0], map_affine(model_aff, shape, maps.shape[1:]), model_aff, shape)
+    np.testing.assert_allclose(up, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_localisation_scores_by_hand():
+    m = torch.zeros(1, 4, 1, 1)
+    m[0, :, 0, 0] = torch.tensor([1.0, 0.5, -2.0, 0.2])
+    inside = torch.tensor([[True, False, True, False]])[:, :, None, None]
+    ious, mass = localisation_scores(m, inside, thresholds=np.array([0.3, 0.6]))
+    # normalised relu: [1, .5, 0, .2]; > .3 -> {0, 1}: 1 in / 2; > .6 -> {0}: 1/1
+    np.testing.assert_allclose(ious[0], [0.5, 1.0])
+    assert mass[0] == pytest.approx(1.0 / 1.7)
+
+
+def _toy_folder(root, n=16):
+    """Volumes with a bright blob in the right (x > 0) or left lung region."""
+    (root / "volumes").mkdir(parents=True)
+    (root / "organs").mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    shape = (40, 40, 16)
+    aff = np.diag([-8.0, -8.0, 20.0, 1.0])  # LPS-like storage: readers must reorient
+    aff[:3, 3] = [156.0, 156.0, -150.0]
+    ijk = np.indices(shape)
+    x = -8.0 * ijk[0] + 156
+    y = -8.0 * ijk[1] + 156
+    body = (x / 140) ** 2 + (y / 110) ** 2 < 1
+    organs = np.zeros(shape, np.uint8)
+    organs[body & (x > 10)] = 1
+    organs[body & (x < -10)] = 3
+    for i in range(n):
+        hu = np.where(body, -850, -1000).astype(np.int16)
+        r, left = int(rng.random() < 0.5), int(rng.random() < 0.5)
+        for flag, xc in ((r, 60), (left, -60)):
+            if flag:
+                hu[(x - xc) ** 2 + y**2 < 30**2] = 40
+        hu += rng.normal(0, 20, shape).astype(np.int16)
+        nib.save(nib.Nifti1Image(hu, aff), str(root / "volumes" / f"c{i}.nii"))
+        nib.save(nib.Nifti1Image(organs, aff), str(root / "organs" / f"c{i}.nii.gz"))
+        rows.append({"case": f"c{i}", "split": "val" if i % 4 == 3 else "train",
+                     "right_lung/nodule": r, "left_lung/nodule": left})
+    with (root / "labels.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+TINY = ["--shape", "32", "32", "12", "--spacing", "10", "10", "25", "--stem-width", "4",
+        "--widths", "4", "8", "--strides", "1", "2", "--reduce-widths", "4", "--batch-size", "4",
+        "--threads", "1"]
+
+
+def test_train_on_user_folder_writes_loadable_model_and_resumes(tmp_path, capsys):
+    torch.set_num_threads(1)
+    data = tmp_path / "data"
+    _toy_folder(data)
+    out = tmp_path / "out"
+    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "2", *TINY]) == 0
+    card = json.loads((out / "axialnet.json").read_text())
+    assert [lab["name"] for lab in card["labels"]] == ["right_lung/nodule", "left_lung/nodule"]
+    assert card["training"]["mask_loss"] is True and card["training"]["epochs"] == 2
+    assert card["training"]["n_train"] == 12 and card["training"]["n_val"] == 4
+    assert 0 < card["preprocessing"]["mean"] < 1
+    assert "hardware" in card["training"] and card["training"]["train_time_s"] > 0
+    assert "synthetic" in card["synthetic_data_statement"]
+    lm = load_model(out / "axialnet.safetensors", device="cpu")
+    assert lm.model.n_labels == 2
+    state = json.loads((out / "checkpoint.json").read_text())
+    assert state["epoch"] == 2 and state["step"] == 6 and len(state["history"]) == 2
+    # resume to 3 epochs: continues from the checkpoint instead of starting over
+    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "3", "--resume", *TINY]) == 0
+    state = json.loads((out / "checkpoint.json").read_text())
+    assert state["epoch"] == 3 and state["step"] == 9 and len(state["history"]) == 3
+    assert "resumed at step 6" in (out / "train.log").read_text()
+
+
+def test_train_reports_bad_folder_as_error(tmp_path, capsys):
+    (tmp_path / "d").mkdir()
+    assert train_main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"), *TINY]) == 2
+    assert "labels.csv" in capsys.readouterr().err
