@@ -335,9 +335,30 @@ class MainWindow(QtWidgets.QMainWindow):
         if path is None:
             path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._last_dir()) / "ctcam.png"), "PNG (*.png)")
         if path:
-            image = self.view_area.grab().toImage()
+            image = self.grab_views()
             self.runner.submit("export", lambda: jobs.save_image_job(image, path), self._on_exported,
                                scan_id=None, description="Saving screenshot")
+
+    def grab_views(self) -> QtGui.QImage:
+        """The view area as an image, with the 3D view's OpenGL frame painted in (a widget
+        grab cannot read OpenGL content)."""
+        image = self.view_area.grab().toImage()
+        v3 = self.view3d
+        if v3 is not None and v3.isVisible():
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    frame = QtGui.QImage(str(v3.screenshot(Path(tmp) / "3d.png")))
+                except Exception as exc:  # keep the 2D part of the screenshot
+                    log.warning("3D screenshot failed: %s", exc)
+                    frame = QtGui.QImage()
+            if not frame.isNull():
+                rect = QtCore.QRect(v3.mapTo(self.view_area, QtCore.QPoint(0, 0)), v3.size())
+                painter = QtGui.QPainter(image)
+                painter.drawImage(QtCore.QRectF(rect), frame)
+                painter.end()
+        return image
 
     def export_findings_dialog(self, fmt: str, path: str | None = None) -> None:
         if not self._need_result():

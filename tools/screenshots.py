@@ -1,0 +1,121 @@
+"""Render the viewer's main states to PNGs (docs/screenshots/) for the README.
+
+Runs the real application on the demo case (or ``--case``) with the bundled model (or
+``--model``) under an X server: it re-executes itself through ``xvfb-run`` when there is no
+``$DISPLAY``, so the VTK 3D view renders too.  Each picture is grabbed from the screen, so
+what you see is what a user sees.
+
+    python tools/screenshots.py [--out docs/screenshots] [--case scan.nii.gz --organs organs.nii.gz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (1600, 960)
+
+
+def _pump(app, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _shoot(app, win, path: Path, settle: float = 0.8) -> None:
+    _pump(app, settle)
+    g = win.frameGeometry()
+    screen = app.primaryScreen()
+    pix = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height())
+    if pix.isNull() or pix.width() < 10:
+        pix = win.grab()
+    pix.save(str(path))
+    print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    sys.path.insert(0, str(ROOT))
+    from viewer.app import create_window, parse_args
+
+    app_args = parse_args([] if not args.case else [args.case])
+    app_args.organs, app_args.model = args.organs, args.model
+    app, win = create_window(app_args)
+    win.setGeometry(0, 0, *SIZE)
+    errors: list[str] = []
+    win.runner.failed.connect(lambda kind, msg: errors.append(msg))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    deadline = time.perf_counter() + args.timeout
+    while win.state.result is None and not errors and time.perf_counter() < deadline:
+        _pump(app, 0.05)
+    if win.state.result is None:
+        print("error:", errors[0] if errors else "no result before the timeout")
+        return 1
+    s = win.state
+    findings = sorted(win.findings, key=lambda f: -f.probability)
+    left = next((f for f in findings if f.organ == "left_lung"), findings[0])
+
+    win.findings_panel.select_label(left.index)
+    s.apply_preset("lung")
+    _shoot(app, win, out / "main.png", settle=2.0)
+
+    win.set_layout("compare")
+    _shoot(app, win, out / "comparison.png", settle=2.0)
+
+    win.set_layout("single")
+    s.update(single_view="axial", method="difference", signed=True)
+    _shoot(app, win, out / "difference.png")
+
+    s.update(method="hirescam", signed=False)
+    win.set_layout("quad")
+    heart = next((f for f in findings if f.organ == "heart"), None)
+    if heart is not None:
+        win.findings_panel.select_label(heart.index)
+        s.apply_preset("mediastinum")
+        _shoot(app, win, out / "heart_mediastinum.png", settle=2.0)
+
+    win.show_model_card()
+    _pump(app, 0.5)
+    from viewer.model_dialog import ModelCardDialog
+
+    dlg = win.findChild(ModelCardDialog)
+    if dlg is not None:
+        dlg.resize(640, 720)
+        _pump(app, 0.5)
+        dlg.grab().save(str(out / "model_card.png"))
+        print("wrote", out / "model_card.png")
+        dlg.close()
+    win.runner.wait_all(5000)
+    win.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    p.add_argument("--case", help="scan to show (default: the demo case)")
+    p.add_argument("--organs", help="organ map of --case")
+    p.add_argument("--model", help="weights (default: the bundled model)")
+    p.add_argument("--timeout", type=float, default=600.0)
+    args = p.parse_args(argv)
+    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
+        xvfb = shutil.which("xvfb-run")
+        if xvfb is None:
+            print("error: no X display and no xvfb-run; install xvfb (apt-get install xvfb) or set DISPLAY")
+            return 2
+        cmd = [xvfb, "-a", "-s", f"-screen 0 {SIZE[0]}x{SIZE[1]}x24", sys.executable, __file__,
+               *(argv if argv is not None else sys.argv[1:])]
+        return subprocess.call(cmd)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
