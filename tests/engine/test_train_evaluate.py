@@ -1,0 +1,51 @@
+"""``ctcam evaluate`` end to end on tiny random models and a handful of phantoms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from engine.evaluate import evaluate, update_cards
+from engine.labels import LABELS, ORGAN_CODES
+from engine.model import AxialNet, load_model, new_card, save_model
+
+PREP = {"shape": [32, 32, 12], "spacing_mm": [12.0, 12.0, 30.0], "hu_window": [-1000, 800],
+        "mean": 0.18, "centre": "body"}
+
+
+def _tiny(tmp_path, name, seed):
+    torch.manual_seed(seed)
+    net = AxialNet(len(LABELS), PREP["shape"], stem_width=4, widths=(4, 8), strides=(1, 2),
+                   reduce_widths=(4,)).eval()
+    card = new_card(net, LABELS, ORGAN_CODES, PREP, training={"mask_loss": name == "mask"})
+    return save_model(net, card, tmp_path / name)
+
+
+def test_evaluate_writes_the_documented_json_shape(tmp_path):
+    torch.set_num_threads(1)
+    models = {"base": _tiny(tmp_path, "base", 0), "mask": _tiny(tmp_path, "mask", 1)}
+    out = tmp_path / "eval"
+    result = evaluate(models, out, n_cases=6, n_val=3, cache=str(tmp_path / "cache"), workers=1,
+                      device="cpu", log=lambda m: None)
+    on_disk = json.loads((out / "evaluation.json").read_text())
+    assert on_disk == json.loads(json.dumps(result))
+    assert set(on_disk) == {"n_cases", "models"} and on_disk["n_cases"] == 6
+    assert set(on_disk["models"]) == {"base", "mask"}
+    for r in on_disk["models"].values():
+        assert set(r) == {"macro_auroc", "auroc", "organ_iou", "mass_in_organ"}
+        assert list(r["auroc"]) == list(LABELS)
+        assert set(r["organ_iou"]) == set(r["mass_in_organ"]) == {"hirescam", "gradcam"}
+        for v in (*r["organ_iou"].values(), *r["mass_in_organ"].values()):
+            assert 0.0 <= v <= 1.0
+        vals = [v for v in r["auroc"].values() if v is not None]
+        assert vals and all(0 <= v <= 1 for v in vals)
+        assert np.isclose(r["macro_auroc"], np.mean(vals))
+    md = (out / "evaluation.md").read_text()
+    assert "| base | hirescam |" in md and "| mask | gradcam |" in md
+    # the test phantoms were cached with organ maps; a second run reuses them
+    assert any((tmp_path / "cache").rglob("*-organs.npz"))
+    update_cards(result, models)
+    lm = load_model(*models["mask"])  # sha256 still matches after the card update
+    assert lm.card["metrics"]["test"]["n_cases"] == 6
