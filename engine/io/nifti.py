@@ -27,7 +27,8 @@ import logging
 import math
 import os
 import zlib
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
@@ -57,6 +58,8 @@ from engine.volume import CTVolume, canonicalize
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _UNIT_TO_MM = {1: 1000.0, 2: 1.0, 3: 0.001}  # NIfTI xyz unit code -> mm factor
+_NIFTI2_MAGIC = b"n+2\x00\r\n\x1a\n"
+_HEAD_BYTES = 540
 _SLAB_VOXELS = 8_000_000  # voxels read at once (float64 scratch ~64 MB)
 
 
@@ -76,27 +79,16 @@ def iter_read_nifti(path: str | Path) -> Generator[Progress, None, CTVolume]:
     if not path.is_file():
         raise PathNotFoundError(f"{path}: no such file. Check the path and try again.", path)
     yield Progress("load", 0.0, f"Reading {path.name}")
-    with _NibabelLog() as log:
-        img = _open(path)
+    with _open(path) as (img, fixes):
+        hdr = img.header
         shape, affine, warnings = _inspect_header(img, path)
-    hdr = img.header
-    if log.messages:
-        text = "; ".join(dict.fromkeys(log.messages))
-        warnings.append(
-            (f"{path}: invalid header fields were reset: {text}.", HeaderRepairedWarning)
-        )
-
-    conv = HUConverter(path)
-    ni, nj, nk = shape
-    step = max(1, min(math.ceil(nk / 20), _SLAB_VOXELS // max(1, ni * nj)))
-    hu = np.empty(shape, dtype=np.int16)
-    extra = (0,) * (len(hdr.get_data_shape()) - 3)
-    for k0 in range(0, nk, step):
-        k1 = min(nk, k0 + step)
-        hu[:, :, k0:k1] = conv(
-            _read_slab(img, (slice(None), slice(None), slice(k0, k1)) + extra, path)
-        )
-        yield Progress("load", k1 / nk, f"Reading {path.name}: slice {k1}/{nk}")
+        if fixes:
+            text = "; ".join(dict.fromkeys(fixes))
+            warnings.append(
+                (f"{path}: invalid header fields were reset: {text}.", HeaderRepairedWarning)
+            )
+        conv = HUConverter(path)
+        hu = yield from _iter_voxels(img, shape, conv, path)
 
     data, canon = canonicalize(hu, affine)
     meta = {
@@ -140,14 +132,15 @@ class _NibabelLog(logging.Handler):
 
 
 # -- header checks -------------------------------------------------------------------------------
-def _check_gzip_head(path: Path) -> None:
-    """A gzip-compressed file must at least decompress as far as the NIfTI header."""
+def _read_head(path: Path) -> tuple[bool, bytes]:
+    """(is gzip, first bytes of the decompressed stream); damaged compression refused."""
     with open(path, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            return
+        head = f.read(_HEAD_BYTES)
+    if not head.startswith(b"\x1f\x8b"):
+        return False, head
     try:
         with gzip.open(path, "rb") as g:
-            head = g.read(348)
+            head = g.read(_HEAD_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
         raise CorruptFileError(
             f"{path}: the gzip compression is damaged ({exc}). Copy or export the file again.",
@@ -159,12 +152,43 @@ def _check_gzip_head(path: Path) -> None:
             "export the file again.",
             path,
         )
+    return True, head
 
 
-def _open(path: Path):
-    _check_gzip_head(path)
+def _iter_voxels(
+    img, shape: tuple[int, int, int], conv: HUConverter, path: Path
+) -> Generator[Progress, None, np.ndarray]:
+    """int16 HU array read in slabs along the third axis (contiguous on disk)."""
+    ni, nj, nk = shape
+    step = max(1, min(math.ceil(nk / 20), _SLAB_VOXELS // max(1, ni * nj)))
+    hu = np.empty(shape, dtype=np.int16)
+    extra = (0,) * (len(img.header.get_data_shape()) - 3)
+    for k0 in range(0, nk, step):
+        k1 = min(nk, k0 + step)
+        index = (slice(None), slice(None), slice(k0, k1)) + extra
+        hu[:, :, k0:k1] = conv(_read_slab(img, index, path))
+        yield Progress("load", k1 / nk, f"Reading {path.name}: slice {k1}/{nk}")
+    return hu
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[tuple[nib.Nifti1Image, list[str]]]:
+    """The image on one open file object (gzip or plain), closed when the block ends.
+
+    Reading slabs through one open stream keeps gzip seeks forward-only (re-opening per slab
+    would decompress from the start each time).  nibabel's header fixes are collected.
+    """
+    gz, head = _read_head(path)
+    with gzip.open(path, "rb") if gz else open(path, "rb") as fobj:
+        klass = nib.Nifti2Image if head[4:12] == _NIFTI2_MAGIC else nib.Nifti1Image
+        with _NibabelLog() as log:
+            img = _from_stream(klass, fobj, path)
+        yield img, log.messages
+
+
+def _from_stream(klass, fobj, path: Path):
     try:
-        return nib.load(str(path))
+        return klass.from_file_map({"image": nib.FileHolder(str(path), fobj)})
     except FileNotFoundError as exc:
         raise PathNotFoundError(
             f"{path}: no such file. Check the path and try again.", path

@@ -79,3 +79,28 @@ def test_damaged_valid_files(suffix, edits, cut):
     if cut is not None:
         data = data[: cut % (len(data) + 1)]
     _load_or_ctcam_error(bytes(data), suffix)
+
+
+@FUZZ
+@given(
+    which=st.integers(0, 3),
+    edits=st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 255)), min_size=1, max_size=6),
+    cut=st.one_of(st.none(), st.integers(0, 100_000)),
+)
+def test_damaged_slice_in_a_series_folder(which, edits, cut):
+    """One damaged file among the 4 slices of a series: the folder loads or is refused cleanly."""
+    with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = write_dicom_series(Path(d), _small_volume(), uid_seed="fuzz")
+        data = bytearray(paths[which].read_bytes())
+        for pos, value in edits:
+            data[pos % len(data)] = value
+        if cut is not None:
+            data = data[: cut % (len(data) + 1)]
+        paths[which].write_bytes(bytes(data))
+        try:
+            vol = load(Path(d))
+        except CTCamError as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert vol.hu.ndim == 3 and np.all(np.isfinite(vol.affine))
