@@ -45,7 +45,8 @@ Drawing and export:
   into an offscreen renderer of the widget's size.
 * ``shutdown()`` -- release the OpenGL context (also done on ``closeEvent``).
 * ``scene`` -- the underlying Qt-free :class:`Scene3D` (advanced use only).
-* Signal ``rendered(float)`` -- seconds the last frame took.
+* Signals ``rendered(float)`` -- seconds the last frame took; ``failed(str)`` -- a call
+  deferred while hidden failed when applied (immediate calls raise ``Render3DError``).
 
 Headless: ``OffscreenRenderer(size=(w, h), max_dim=160)`` has the same data/camera methods
 plus ``render()``, ``capture() -> (H, W, 3) uint8``, ``screenshot``, ``turntable``, ``close``;
@@ -54,6 +55,7 @@ it renders through EGL when there is no X display.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -66,6 +68,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 from vtkmodules.vtkRenderingCore import vtkRenderWindow
 
+from engine.errors import CTCamError
 from viewer.render3d_canvas import ImageCanvas
 from viewer.render3d_scene import (
     CLIP_AXES,
@@ -121,6 +124,11 @@ class _CallLog:
         if name == "set_organ_visible":
             code = int(args[0] if args else kwargs["code"])
             self.calls = [c for c in self.calls if not (c[0] == name and int(c[1][0]) == code)]
+        elif name in ("set_volume", "clear_volume"):
+            # Organ maps given without an affine belong to the previous scan's grid.
+            self.calls = [c for c in self.calls
+                          if c[0] not in ("set_volume", "clear_volume")
+                          and not (c[0] == "set_organs" and len(c[1]) < 4 and "affine" not in c[2])]
         elif group is not None:
             # A full definition supersedes earlier calls of its group, including the
             # partial ones (clear_map / set_single after set_map are moot once re-set).
@@ -139,6 +147,8 @@ class _CallLog:
     def clear(self) -> None:
         self.calls = []
 
+
+log = logging.getLogger(__name__)
 
 NATIVE_PLATFORMS = ("xcb", "windows", "cocoa")
 
@@ -183,6 +193,7 @@ class Render3DView(QWidget):
     """Qt widget around :class:`Scene3D` (see the module docstring for the API)."""
 
     rendered = Signal(float)
+    failed = Signal(str)  # message of a deferred call that failed when applied
 
     def __init__(self, parent: QWidget | None = None, *, max_dim: int = 160,
                  cursor_render_delay_ms: int = 150, backend: str | None = None) -> None:
@@ -300,9 +311,13 @@ class Render3DView(QWidget):
         self._timer.start(delay_ms)
 
     def _flush(self) -> None:
-        if self._pending.calls:
-            self._pending.replay(self.scene)
-            self._pending.clear()
+        calls, self._pending.calls = self._pending.calls, []
+        for name, args, kwargs in calls:
+            try:
+                getattr(self.scene, name)(*args, **kwargs)
+            except CTCamError as exc:  # a deferred call cannot raise to its caller: report it
+                log.warning("3D view: %s", exc)
+                self.failed.emit(str(exc))
 
     def _render_now(self) -> None:
         if not self._can_draw():
