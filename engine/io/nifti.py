@@ -26,6 +26,7 @@ import gzip
 import logging
 import math
 import os
+import threading
 import zlib
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -118,7 +119,10 @@ class _NibabelLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
 
+    _lock = threading.Lock()  # the nibabel logger is global; loads may run in several threads
+
     def __enter__(self) -> _NibabelLog:
+        self._lock.acquire()
         self._saved = list(nib_logger.handlers)
         for h in self._saved:
             nib_logger.removeHandler(h)
@@ -129,6 +133,7 @@ class _NibabelLog(logging.Handler):
         nib_logger.removeHandler(self)
         for h in self._saved:
             nib_logger.addHandler(h)
+        self._lock.release()
 
 
 # -- header checks -------------------------------------------------------------------------------

@@ -191,6 +191,14 @@ def test_absurd_dimensions_gz(tmp_path):
         load(path)
 
 
+def test_absurd_dicom_dimensions_refused_before_reading_pixels(io_series):
+    for p in io_series:
+        edit(p, Rows=9000, Columns=9000)  # pixel data left as is: never decoded
+    with pytest.raises(E.ImplausibleDimensionsError) as err:
+        load(io_series[0].parent)
+    assert_good_message(err.value, "9000", "damaged")
+
+
 @pytest.mark.parametrize("zooms", [(1.0, 1.0, 0.0), (1.0, 1e6, 1.0)])
 def test_absurd_spacing(tmp_path, zooms):
     path = tmp_path / "sp.nii"
