@@ -189,3 +189,19 @@ def test_iter_load_yields_progress_returns_volume_and_can_be_closed(tmp_path, io
     gen.close()  # the consumer stops: no error, generator finished
     with pytest.raises(StopIteration):
         next(gen)
+
+
+def test_oblique_series_round_trip(tmp_path, io_volume):
+    """Oblique slices (rotated 12 degrees about two axes): exact to DICOM's 16-char decimals."""
+    from engine.volume import CTVolume
+
+    a, b = np.radians(12), np.radians(-7)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    affine = io_volume.affine.copy()
+    affine[:3, :3] = rz @ rx @ io_volume.affine[:3, :3]
+    oblique = CTVolume(io_volume.hu.copy(), affine)
+    write_dicom_series(tmp_path / "s", oblique, orientation="LPS")
+    vol = load(tmp_path / "s")
+    np.testing.assert_array_equal(vol.hu, oblique.hu)
+    np.testing.assert_allclose(vol.affine, oblique.affine, atol=1e-6)
