@@ -97,9 +97,9 @@ class Anatomy:
         cav_a = u(112, 148)
         cav_b = cav_a * u(0.60, 0.74)
         self.ycc = ycc = u(4, 14)
-        self.cavity = Superellipse(0, ycc, cav_a, cav_b, u(2.0, 2.6), taper=u(0.22, 0.34), z1=0.45 * H, z2=1.1 * H)
-        self.wall = u(10, 14)
-        self.muscle = u(7, 16)
+        self.cavity = Superellipse(0, ycc, cav_a, cav_b, u(2.0, 2.6), taper=u(0.3, 0.45), z1=0.3 * H, z2=1.12 * H)
+        self.wall = u(9, 12)
+        self.muscle = u(4, 12)
         self.fat = u(4, 30)
         ma, mb = cav_a + self.wall + self.muscle, cav_b + self.wall + self.muscle
         self.muscle_outline = Superellipse(0, ycc - 6, ma, mb + 3, u(2.0, 2.4), taper=u(0.05, 0.15), z1=0.5 * H, z2=1.1 * H)
@@ -140,9 +140,9 @@ class Anatomy:
         # Ribs.
         self.rib_pitch = (H + u(50, 70)) / 11.0
         self.rib_top = H + u(0, 15)
-        self.rib_drop = u(70, 110)
+        self.rib_drop = u(95, 130)
         self.rib_t = u(3.2, 4.5)
-        self.rib_h = u(5.0, 7.0)
+        self.rib_h = u(4.0, 5.5)
         self.lung_hu = u(-875, -835)
         self.lung_grad = u(25, 60)  # dependent (posterior) density increase
 
@@ -157,11 +157,11 @@ class Anatomy:
     # -- heart ---------------------------------------------------------------------------
     def _heart(self, rng, scale, effusion):
         u = lambda lo, hi: _u(rng, lo, hi)  # noqa: E731
-        semi = np.array([u(56, 68), u(42, 50), u(37, 45)])
+        semi = np.array([u(58, 70), u(44, 52), u(36, 44)])
         self.heart_semi_normal = semi.copy()
         semi = semi * scale
         th = math.radians(u(30, 50))
-        u1 = np.array([-math.cos(th), math.sin(th), -u(0.2, 0.45)])
+        u1 = np.array([-math.cos(th), math.sin(th), -u(0.55, 0.9)])
         u1 /= np.linalg.norm(u1)
         u2 = np.cross(u1, [0, 0, 1.0])
         u2 /= np.linalg.norm(u2)
@@ -170,16 +170,21 @@ class Anatomy:
         self.heart_semi = semi
         self.heart_floor = self.z_dome_l + u(-6, 4)
         cx = -u(10, 26) - (scale - 1) * 40
-        cy = self.ycc + self.cav_b * u(0.0, 0.15)
-        cz = self.heart_floor + 0.72 * semi[2]
+        cy = self.ycc + self.cav_b * u(0.2, 0.35)
+        self.heart_axes = np.array([u1, u2, u3])
+        ext_z = float(np.sqrt(((semi[:, None] * self.heart_axes)[:, 2] ** 2).sum()))
+        cz = self.heart_floor + 0.8 * ext_z
         self.heart_c = np.array([cx, cy, cz])
         self.epi_fat = u(2.0, 5.0)
         self.peri_eff = float(effusion)
         self.heart_hu = u(38, 50)
 
     def heart_sdf(self, x, y, z):
+        """Heart surface: a rotated ellipsoid standing on the diaphragm and flattened
+        against the anterior chest wall (kept 4 mm inside the rib cage)."""
         d = ellipsoid_sdf(x, y, z, self.heart_c, self.heart_axes, self.heart_semi)
-        return np.maximum(d, F32(self.heart_floor) - z)
+        d = np.maximum(d, F32(self.heart_floor) - z)
+        return np.maximum(d, self.cavity.sdf(x, y, z) + F32(4.0 + self.sac_offset))
 
     @property
     def sac_offset(self) -> float:

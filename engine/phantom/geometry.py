@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -46,14 +47,23 @@ class Grid:
         return float((sx * sy * sz) ** (1.0 / 3.0))
 
     def axis(self, a: int) -> np.ndarray:
-        n = self.shape[a]
-        v = (self.origin[a] + np.arange(n) * self.spacing[a]).astype(F32)
-        shp = [1, 1, 1]
-        shp[a] = n
-        return v.reshape(shp)
+        return self._axes[a]
+
+    @cached_property
+    def _axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = []
+        for a in range(3):
+            n = self.shape[a]
+            v = (self.origin[a] + np.arange(n) * self.spacing[a]).astype(F32)
+            shp = [1, 1, 1]
+            shp[a] = n
+            v = v.reshape(shp)
+            v.flags.writeable = False
+            out.append(v)
+        return tuple(out)
 
     def coords(self, box: tuple[slice, slice, slice] | None = None):
-        x, y, z = self.axis(0), self.axis(1), self.axis(2)
+        x, y, z = self._axes
         if box is None:
             return x, y, z
         return x[box[0]], y[:, box[1]], z[:, :, box[2]]
@@ -160,8 +170,19 @@ class Capsules:
 
     def sdf_points(self, p: np.ndarray) -> np.ndarray:
         """Signed distance (N,) from points (N, 3) to the union of all segments."""
+        out = np.full(len(p), np.inf)
         if len(self) == 0:
-            return np.full(len(p), np.inf)
+            return out
+        r = np.maximum(self.ra, self.rb).max()
+        lo = np.minimum(self.a, self.b).min(0) - r - 20
+        hi = np.maximum(self.a, self.b).max(0) + r + 20
+        near = np.all((p >= lo) & (p <= hi), axis=1)
+        if not near.any():
+            return out
+        out[near] = self._sdf_points(p[near])
+        return out
+
+    def _sdf_points(self, p: np.ndarray) -> np.ndarray:
         ba = self.b - self.a  # (M,3)
         l2 = np.maximum((ba * ba).sum(1), 1e-9)
         pa = p[:, None, :] - self.a[None]  # (N,M,3)
@@ -169,36 +190,133 @@ class Capsules:
         d = np.linalg.norm(pa - t[..., None] * ba[None], axis=2) - (self.ra + t * (self.rb - self.ra))
         return d.min(1)
 
-    def segment_sdf(self, m: int, x, y, z):
-        """Signed distance of segment m on broadcast coordinate arrays."""
-        a, b = self.a[m], self.b[m]
-        ba = b - a
-        l2 = max(float(ba @ ba), 1e-9)
-        px, py, pz = x - F32(a[0]), y - F32(a[1]), z - F32(a[2])
-        t = (px * F32(ba[0] / l2) + py * F32(ba[1] / l2) + pz * F32(ba[2] / l2))
-        np.clip(t, 0.0, 1.0, out=t)
-        dx = px - t * F32(ba[0])
-        dy = py - t * F32(ba[1])
-        dz = pz - t * F32(ba[2])
-        d = np.sqrt(dx * dx + dy * dy + dz * dz)
-        d -= F32(self.ra[m]) + t * F32(self.rb[m] - self.ra[m])
-        return d
 
-    def segment_box(self, m: int, pad: float):
-        r = max(self.ra[m], self.rb[m]) + pad
-        lo = np.minimum(self.a[m], self.b[m]) - r
-        hi = np.maximum(self.a[m], self.b[m]) + r
-        return lo, hi
+def _reduce_sorted(lin: np.ndarray, val: np.ndarray, op) -> tuple[np.ndarray, np.ndarray]:
+    """Combine values that share a voxel index with ``op`` (np.maximum / np.minimum)."""
+    if len(lin) == 0:
+        return lin, val
+    order = np.argsort(lin, kind="stable")
+    lin, val = lin[order], val[order]
+    starts = np.flatnonzero(np.r_[True, lin[1:] != lin[:-1]])
+    return lin[starts], op.reduceat(val, starts)
 
-    def render_min(self, grid: Grid, field: np.ndarray, pad: float, min_radius: float = 0.0) -> None:
-        """In place: ``field = min(field, sdf)`` within each segment's box (+pad mm)."""
-        for m in range(len(self)):
-            if max(self.ra[m], self.rb[m]) < min_radius:
-                continue
-            box = grid.box(*self.segment_box(m, pad))
-            if box is None:
-                continue
-            x, y, z = grid.coords(box)
-            d = self.segment_sdf(m, x, y, z)
-            sub = field[box]
-            np.minimum(sub, d, out=sub)
+
+def subdivide(caps: Capsules, h: float) -> Capsules:
+    """Split long segments into pieces about two radii long, so their boxes stay tight."""
+    if len(caps) == 0:
+        return caps
+    length = np.linalg.norm(caps.b - caps.a, axis=1)
+    piece = np.maximum(2.5 * np.maximum(caps.ra, caps.rb), max(2.0 * h, 2.0))
+    k = np.maximum(1, np.ceil(length / piece)).astype(int)
+    seg = np.repeat(np.arange(len(caps)), k)
+    j = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+    t0, t1 = (j / k[seg])[:, None], ((j + 1) / k[seg])[:, None]
+    a, b = caps.a[seg], caps.b[seg]
+    ra, rb = caps.ra[seg], caps.rb[seg]
+    return Capsules(a + t0 * (b - a), a + t1 * (b - a), ra + t0[:, 0] * (rb - ra), ra + t1[:, 0] * (rb - ra))
+
+
+def splat(caps: Capsules, grid: Grid, pad: float, max_pairs: int = 3_000_000):
+    """Signed distances of every segment at every voxel of its box (+pad mm).
+
+    Yields chunks ``(lin, d, r)``: linear voxel indices (C order), distances (mm) and the
+    local tube radius (mm).  All
+    segments are evaluated together with numpy, with no Python loop per segment.
+    """
+    if len(caps) == 0:
+        return
+    sp = np.array(grid.spacing)
+    org = np.array(grid.origin)
+    n = np.array(grid.shape)
+    r = np.maximum(caps.ra, caps.rb)[:, None] + pad
+    lo = np.minimum(caps.a, caps.b) - r
+    hi = np.maximum(caps.a, caps.b) + r
+    i0 = np.clip(np.floor((lo - org) / sp), 0, n).astype(np.int64)
+    i1 = np.clip(np.ceil((hi - org) / sp) + 1, 0, n).astype(np.int64)
+    ext = np.maximum(i1 - i0, 0)
+    cnt = ext.prod(1)
+    ba = caps.b - caps.a
+    l2 = np.maximum((ba * ba).sum(1), 1e-9)
+    segs = np.flatnonzero(cnt > 0)
+    start = 0
+    while start < len(segs):
+        csum = np.cumsum(cnt[segs[start:]])
+        stop = start + max(1, int(np.searchsorted(csum, max_pairs, side="right")))
+        ids = segs[start:stop]
+        start = stop
+        c = cnt[ids]
+        seg = np.repeat(ids, c)
+        local = np.arange(int(c.sum()), dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+        ez, ey = ext[seg, 2], ext[seg, 1]
+        kk = local % ez
+        rest = local // ez
+        jj = rest % ey
+        ii = rest // ey
+        ii += i0[seg, 0]
+        jj += i0[seg, 1]
+        kk += i0[seg, 2]
+        lin = (ii * n[1] + jj) * n[2] + kk
+        px = (org[0] + ii * sp[0] - caps.a[seg, 0]).astype(F32)
+        py = (org[1] + jj * sp[1] - caps.a[seg, 1]).astype(F32)
+        pz = (org[2] + kk * sp[2] - caps.a[seg, 2]).astype(F32)
+        bx, by, bz = (ba[seg, q].astype(F32) for q in range(3))
+        t = (px * bx + py * by + pz * bz) / l2[seg].astype(F32)
+        np.clip(t, 0, 1, out=t)
+        px -= t * bx
+        py -= t * by
+        pz -= t * bz
+        d = np.sqrt(px * px + py * py + pz * pz)
+        rad = caps.ra[seg].astype(F32) + t * (caps.rb[seg] - caps.ra[seg]).astype(F32)
+        d -= rad
+        yield lin, d, rad
+
+
+def thin_tube_gain(r, h: float):
+    """Partial-volume correction for tubes thinner than a voxel.
+
+    The ramp occupancy ``clip(0.5 - d/h)`` of a tube of radius r < h/2 integrates over its
+    cross-section to ``pi R^3 / (3h)`` with ``R = r + h/2``, more than the true ``pi r^2``;
+    scaling by ``3 h r^2 / R^3`` (and by ``r^2 / (r^2 + h^2/12)`` for thicker tubes,
+    continuous at r = h/2) conserves the tube's attenuation, so a thin
+    vessel looks as faint on a coarse grid as on a fine grid averaged down.
+    """
+    rr = r + F32(0.5 * h)
+    thin = F32(3.0 * h) * r * r / (rr * rr * rr)
+    thick = r * r / (r * r + F32(h * h / 12.0))  # ramp area pi (r^2 + h^2/12) for r >= h/2
+    return np.where(r < F32(0.5 * h), thin, thick).astype(F32)
+
+
+def union_occupancy(caps: Capsules, grid: Grid, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse partial-volume occupancy of the union of tubes: (voxel indices, occ).
+
+    Overlapping tubes combine by max (a union), so a branching point is not painted twice.
+    """
+    lins, occs = [], []
+    for lin, d, r in splat(subdivide(caps, h), grid, 0.5 * h):
+        o = occupancy(d, h)
+        o *= thin_tube_gain(r, h)
+        keep = o > 0
+        lins.append(lin[keep])
+        occs.append(o[keep])
+    if not lins:
+        return np.zeros(0, np.int64), np.zeros(0, F32)
+    return _reduce_sorted(np.concatenate(lins), np.concatenate(occs), np.maximum)
+
+
+def union_sdf(caps: Capsules, grid: Grid, pad: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse signed distance (min over tubes) within ``pad`` mm of the tubes."""
+    lins, ds = [], []
+    for lin, d, _ in splat(subdivide(caps, grid.h), grid, pad):
+        keep = d < pad
+        lins.append(lin[keep])
+        ds.append(d[keep])
+    if not lins:
+        return np.zeros(0, np.int64), np.zeros(0, F32)
+    return _reduce_sorted(np.concatenate(lins), np.concatenate(ds), np.minimum)
+
+
+def paint_sparse(hu: np.ndarray, lin: np.ndarray, occ: np.ndarray, value) -> None:
+    flat = hu.reshape(-1)
+    cur = flat[lin]
+    cur += occ * (np.asarray(value, F32) - cur)
+    flat[lin] = cur

@@ -284,7 +284,7 @@ class LesionSampler:
             # push onto the surface + half the epicardial fat, with a few Newton steps
             p = p_local.copy()
             for _ in range(4):
-                d = float(a.heart_sdf(*(np.float32([v]) for v in p)))
+                d = float(a.heart_sdf(*(np.float32([v]) for v in p))[0])
                 g = p - c
                 g /= np.linalg.norm(g)
                 p = p - (d - a.epi_fat * 0.5) * g

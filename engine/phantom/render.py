@@ -17,7 +17,16 @@ from scipy import ndimage
 from engine.labels import ORGAN_CODES
 
 from .anatomy import PLEURA, Anatomy
-from .geometry import F32, Capsules, Grid, occupancy, paint
+from .geometry import (
+    F32,
+    Capsules,
+    Grid,
+    occupancy,
+    paint,
+    paint_sparse,
+    union_occupancy,
+    union_sdf,
+)
 from .lesions import Lesion
 
 
@@ -59,21 +68,15 @@ def _gauss_kernel_sq_sum(sigma: float) -> float:
     return float((k * k).sum())
 
 
-def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0, record=None):
-    for m in range(len(caps)):
-        if max(caps.ra[m], caps.rb[m]) + grow < min_r:
-            continue
-        box = grid.box(*caps.segment_box(m, grow + h))
-        if box is None:
-            continue
-        x, y, z = grid.coords(box)
-        d = caps.segment_sdf(m, x, y, z)
-        if grow:
-            d -= F32(grow)
-        o = occupancy(d, h)
-        paint(hu[box], o, value)
-        if record is not None:
-            np.maximum(record[box], o, out=record[box])
+def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0):
+    """Paint the union of tubes (radii grown by ``grow`` mm); returns its sparse occupancy."""
+    if min_r > 0:
+        caps = caps.select(np.maximum(caps.ra, caps.rb) + grow >= min_r)
+    if grow:
+        caps = caps.offset(grow)
+    lin, occ = union_occupancy(caps, grid, h)
+    paint_sparse(hu, lin, occ, value)
+    return lin, occ
 
 
 def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style, noise_rng):
@@ -108,8 +111,10 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
         hs = anat.heart_sdf(hx, hy, hz)
         sub = med[hbox]
         np.minimum(sub, hs - F32(anat.sac_offset + PLEURA), out=sub)
-    for _, tube in anat.mediastinal_tubes():
-        tube.offset(PLEURA).render_min(grid, med, pad=1.0)
+    tubes = Capsules.concat([t for _, t in anat.mediastinal_tubes()])
+    lin, dd = union_sdf(tubes.offset(PLEURA), grid, pad=1.0 + h)
+    flat = med.reshape(-1)
+    flat[lin] = np.minimum(flat[lin], dd)
 
     # heart (outermost layer first)
     if hs is not None:
@@ -148,20 +153,13 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     paint(hu, lung_occ, F32(anat.lung_hu) + F32(anat.lung_grad) * dep)
 
     # -- pulmonary vessels and airways ------------------------------------------------------
-    cons = any(les.air_bronchograms for les in lesions)
-    air = np.zeros(shape, F32) if cons else None
-    min_r = 0.25 * h
-    for side in ("right", "left"):
-        for caps in trees[side]["vessels"]:
-            _paint_tubes(hu, grid, caps, style.blood, h, min_r=min_r)
-        aw = trees[side]["airways"]
-        wall = np.maximum(0.5, 0.18 * np.maximum(aw.ra, aw.rb))
-        for m in range(len(aw)):
-            if max(aw.ra[m], aw.rb[m]) < 0.4 * h:
-                continue
-            one = aw.select(np.array([m]))
-            _paint_tubes(hu, grid, one, 0.0, h, grow=float(wall[m]))
-            _paint_tubes(hu, grid, one, -1000.0, h, record=air)
+    vessels = Capsules.concat([c for side in ("right", "left") for c in trees[side]["vessels"]])
+    _paint_tubes(hu, grid, vessels, style.blood, h, min_r=0.25 * h)
+    aw = Capsules.concat([trees[side]["airways"] for side in ("right", "left")])
+    aw = aw.select(np.maximum(aw.ra, aw.rb) >= 0.4 * h)
+    wall_a, wall_b = np.maximum(0.5, 0.18 * aw.ra), np.maximum(0.5, 0.18 * aw.rb)
+    _paint_tubes(hu, grid, Capsules(aw.a, aw.b, aw.ra + wall_a, aw.rb + wall_b), 0.0, h)
+    air = _paint_tubes(hu, grid, aw, -1000.0, h)
 
     # -- bones -------------------------------------------------------------------------
     _paint_spine(hu, grid, anat, style, x, y, z, h)
@@ -199,10 +197,11 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
                     sub += o * (np.minimum(sub, F32(p.value)) - sub)
                 else:
                     paint(sub, o, p.value)
-                if les.air_bronchograms and air is not None:
-                    paint(sub, o * air[box], -1000.0)
                 mask[box] |= dd < 0
         mask &= organs == code
+        if les.air_bronchograms:
+            sel = mask.reshape(-1)[air[0]]
+            paint_sparse(hu, air[0][sel], air[1][sel], -1000.0)
         masks[les.label] = mask
 
     if hs is not None:
@@ -245,7 +244,7 @@ def _paint_spine(hu, grid, a: Anatomy, st: Style, x, y, z, h):
     arch = np.abs(r - F32(10.5)) - F32(3.0)
     arch = np.maximum(arch, (y - F32(cy + 4)))  # only behind/beside the canal
     sp = np.maximum(np.abs(x) - F32(4.0), np.abs(y - F32(cy - 24)) - F32(12.0))
-    tp = np.maximum(np.abs(np.abs(x) - F32(24)) - F32(10.0), np.abs(y - F32(cy + 1)) - F32(4.5))
+    tp = np.maximum(np.abs(np.abs(x) - F32(21)) - F32(7.0), np.abs(y - F32(cy + 1)) - F32(4.0))
     post = np.minimum(np.minimum(arch, sp), tp)
     o = occupancy(post, h) * (F32(1) - disc)
     paint(hu, o, st.bone_cortex * 0.7)
@@ -257,7 +256,7 @@ def _paint_ribs(hu, grid, a: Anatomy, st: Style, x, y, z, d_cav, h):
     """Ribs: oval sections in the chest wall, sloping down from the spine to the front.
 
     With psi the angle from the posterior midline (0 behind, pi in front), rib n is centred
-    at height z_n(psi) = top - n * pitch - drop * (psi / pi) ** 1.3 and at wall depth e_c.
+    at height z_n(psi) = top - n * pitch - drop * psi / pi and at wall depth e_c.
     """
     e = d_cav  # mm outside the cavity outline (3D)
     band = (e > F32(-1)) & (e < F32(a.wall + 2))
@@ -269,7 +268,7 @@ def _paint_ribs(hu, grid, a: Anatomy, st: Style, x, y, z, d_cav, h):
     zs = z[0, 0, idx[2]]
     es = e[idx]
     psi = np.arctan2(np.abs(xs), -ys) * F32(1 / math.pi)  # 0 posterior .. 1 anterior
-    base = F32(a.rib_top) - F32(a.rib_drop) * psi ** F32(1.3)
+    base = F32(a.rib_top) - F32(a.rib_drop) * psi
     n = np.clip(np.rint((base - zs) / F32(a.rib_pitch)), 0, 11)
     v = zs - (base - n * F32(a.rib_pitch))
     ec = F32(a.wall * 0.45)

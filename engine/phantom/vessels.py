@@ -35,9 +35,8 @@ def grow_tree(rng: np.random.Generator, root: np.ndarray, targets: np.ndarray, r
             continue
         c = pts.mean(0)
         dev = pts - c
-        # principal axis via the 3x3 covariance (cheap for small sets)
-        w, v = np.linalg.eigh(dev.T @ dev)
-        proj = dev @ v[:, -1]
+        # split along the coordinate axis of largest spread (a k-d split)
+        proj = dev[:, int(np.argmax(np.ptp(dev, axis=0)))]
         order = np.argsort(proj)
         half = len(idx) // 2
         for part in (idx[order[:half]], idx[order[half:]]):
