@@ -237,6 +237,7 @@ def _base(
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
     now = _dt.datetime.now()
+    ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
     ds.StudyInstanceUID = study
@@ -256,6 +257,8 @@ def _base(
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
     ds.PositionReferenceIndicator = ""
+    ds.PatientPosition = "HFS"
+    ds.AcquisitionNumber = 1
     ds.KVP = DSfloat(120)
     ds.WindowCenter = DSfloat(40)
     ds.WindowWidth = DSfloat(400)
