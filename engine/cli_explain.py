@@ -1,9 +1,17 @@
-"""``ctcam explain INPUT --out DIR [--raw] [--device D]``: explain one scan headless.
+"""``ctcam explain INPUT... --out DIR``: explain scans headless.
 
-Writes ``DIR/findings.json`` and ``DIR/maps/<method>/<organ>__<abnormality>.nii.gz`` in the
-scan's own geometry (raw signed values, units: logit contribution); with ``--raw`` also
-``DIR/raw/<method>/...`` on the model grid with the model-grid affine.  Bad input: exit 2
-and one ``error:`` line on stderr.
+One scan (one NIfTI/DICOM file or one DICOM series folder): writes ``DIR/findings.json`` and
+``DIR/maps/<method>/<organ>__<abnormality>.nii.gz`` in the scan's own geometry (raw signed
+values, units: logit contribution); with ``--raw`` also ``DIR/raw/<method>/...`` on the
+model grid with the model-grid affine.  Bad input: exit 2 and one ``error:`` line on stderr.
+
+Several scans (several inputs, a folder of scans, or a CSV list with a ``path`` column and
+optional ``id`` and ``organs``; ``--batch`` forces this for one scan): the same outputs
+plus ``summary.png`` in ``DIR/<scan id>/``, ``DIR/errors.csv`` for scans that failed and
+``DIR/scans.csv`` for all.  A progress bar goes to stderr; complete scans are skipped when
+the command is run again; ``--cluster local|tcp://host:port`` runs one Dask task per scan.
+Exit code: 0 all scans done, 1 some failed (see errors.csv), 2 bad usage.  Input rules:
+docs/batch.md.
 """
 
 from __future__ import annotations
@@ -19,23 +27,39 @@ from engine.results import METHODS
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctcam explain", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="NIfTI file or DICOM series folder")
+    p.add_argument("input", nargs="+",
+                   help="NIfTI/DICOM file, DICOM series folder, folder of scans or CSV list")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--raw", action="store_true", help="also write model-grid maps")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best)")
-    p.add_argument("--series", default=None, help="SeriesInstanceUID when a folder holds several")
+    p.add_argument("--series", default=None,
+                   help="SeriesInstanceUID when a folder holds several (one scan only)")
     p.add_argument("--model", default=None, help="weights .safetensors (card .json beside it)")
-    p.add_argument("--organs", default=None, help="organ label-map NIfTI (ctcam codes)")
+    p.add_argument("--organs", default=None,
+                   help="organ label-map NIfTI (ctcam codes) for one scan; 'none' skips the "
+                        "organ map (batch: 'auto' or 'none', per scan in the CSV 'organs' column)")
     p.add_argument("--labels", default=None, help="comma-separated labels to write maps for")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
+    p.add_argument("--batch", action="store_true",
+                   help="use the batch layout (DIR/<id>/...) even for a single scan")
+    p.add_argument("--cluster", default=None, metavar="local|ADDRESS",
+                   help="run one Dask task per scan: 'local' or a scheduler address "
+                        "(needs `pip install 'ctcam[cluster]'`)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for --cluster local (default: one per GPU, else "
+                        "half the CPU cores, at most 4)")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
 def explain_one(input_path: str | Path, out: str | Path, *, raw: bool = False,
                 device: str | None = None, series: str | None = None, model=None,
-                organs=None, labels=None, methods=METHODS, progress=None):
-    """Explain one scan into ``out``; returns the ExplainResult."""
+                organs=None, labels=None, methods=METHODS, progress=None, extra=None):
+    """Explain one scan into ``out``; returns the ExplainResult.
+
+    ``extra``: more top-level fields for findings.json (the batch adds the scan ``id``).
+    findings.json is written last, so its presence marks complete output.
+    """
     from engine.export import write_findings_json, write_maps
     from engine.pipeline import explain_scan, run
 
@@ -47,23 +71,28 @@ def explain_one(input_path: str | Path, out: str | Path, *, raw: bool = False,
     if raw:
         write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
     write_findings_json(result, out / "findings.json", input=str(input_path),
-                        organ_map=result.extra.get("organ_message"))
+                        organ_map=result.extra.get("organ_message"), **(extra or {}))
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    labels = args.labels.split(",") if args.labels else None
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+def _organs_single(value: str | None):
+    if value is None or value.lower() == "auto":
+        return None
+    if value.lower() == "none":
+        return False
+    return value
 
+
+def _single(args, labels, methods) -> int:
     def progress(p) -> None:
         if not args.quiet:
             print(f"\r[{p.fraction * 100:5.1f}%] {p.message[:60]:<60}", end="", file=sys.stderr)
 
     try:
-        result = explain_one(args.input, args.out, raw=args.raw, device=args.device,
-                             series=args.series, model=args.model, organs=args.organs,
-                             labels=labels, methods=methods, progress=progress)
+        result = explain_one(args.input[0], args.out, raw=args.raw, device=args.device,
+                             series=args.series, model=args.model,
+                             organs=_organs_single(args.organs), labels=labels, methods=methods,
+                             progress=progress)
     except (CTCamError, ValueError) as exc:
         if not args.quiet:
             print(file=sys.stderr)
@@ -76,3 +105,58 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prob:6.3f}  {lab.name}", file=sys.stderr)
     print(str(Path(args.out) / "findings.json"))
     return 0
+
+
+def _batch(args, labels, methods) -> int:
+    from engine.batch import BatchOptions, run_batch
+    from engine.batch_inputs import expand_inputs
+    from engine.batch_progress import BatchProgress
+
+    organs = (args.organs or "auto").lower()
+    if organs not in ("auto", "none"):
+        print("error: --organs with several scans takes 'auto' or 'none'; give each scan's "
+              "organ label map in a CSV list ('organs' column).", file=sys.stderr)
+        return 2
+    if args.series:
+        print("error: --series selects a series of one DICOM folder; a folder with several "
+              "series is split into one scan per series in a batch.", file=sys.stderr)
+        return 2
+    try:
+        jobs = expand_inputs(args.input)
+    except CTCamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not jobs:
+        print(f"error: no scans found in {', '.join(args.input)} (see docs/batch.md for what "
+              "counts as a scan).", file=sys.stderr)
+        return 2
+    opts = BatchOptions(model=args.model, device=args.device,
+                        labels=tuple(labels) if labels else None, methods=methods, raw=args.raw,
+                        organs=organs)
+    reporter = BatchProgress(len(jobs), enabled=not args.quiet)
+    try:
+        report = run_batch(jobs, args.out, opts, cluster=args.cluster, workers=args.workers,
+                           reporter=reporter)
+    except CTCamError as exc:
+        print(f"\nerror: {exc}" if reporter.live else f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume (complete scans are "
+              "skipped).", file=sys.stderr)
+        return 130
+    print(str(Path(args.out)))
+    return report.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.batch_inputs import is_single_scan
+
+    args = build_parser().parse_args(argv)
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.batch or args.cluster or not is_single_scan(args.input):
+        return _batch(args, labels, methods)
+    return _single(args, labels, methods)
