@@ -45,6 +45,8 @@ from engine.errors import CTCamError
 
 GPU = "GPU"
 THREADS_ENV = "CTCAM_TORCH_THREADS"
+CONNECT_TIMEOUT = "20s"  # to reach a remote scheduler
+WORKERS_TIMEOUT = 60  # s to wait for the first worker of a remote scheduler
 
 
 class ClusterError(CTCamError):
@@ -119,7 +121,7 @@ def _client(address: str, workers: int | None):
         client.wait_for_workers(n)
         return client, cluster
     try:
-        client = distributed.Client(address, timeout="20s")
+        client = distributed.Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(
             f"cannot reach the Dask scheduler at {address} ({exc}). Start one with "
@@ -127,10 +129,10 @@ def _client(address: str, workers: int | None):
             "--cluster local."
         ) from exc
     try:
-        client.wait_for_workers(1, timeout=60)
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         client.close()
-        raise ClusterError(f"the Dask scheduler at {address} has no workers after 60 s; start "
+        raise ClusterError(f"the Dask scheduler at {address} has no workers after {WORKERS_TIMEOUT} s; start "
                            "some with `dask worker ADDRESS`.") from exc
     return client, None
 
