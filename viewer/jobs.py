@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import CTCamError
 from engine.results import Progress
 from engine.volume import CTVolume, canonicalize
 
@@ -20,6 +21,9 @@ def load_job(path: str, series: str | None = None):
     from engine import io
 
     vol = yield from io.iter_load(path, series)
+    from viewer import sampling_adapter
+
+    sampling_adapter.preload()  # here, not on the GUI thread when the first map arrives
     if vol.axcodes != ("R", "A", "S"):
         hu, aff = canonicalize(vol.hu, vol.affine)
         vol = CTVolume(hu, aff, dict(vol.meta))
@@ -39,8 +43,86 @@ def explain_job(volume: CTVolume, organs=None, model=None, device=None, cancel=N
     from viewer.findings import summarise
 
     result = yield from explain_scan(volume, organs=organs, model=model, device=device, cancel=cancel)
-    yield Progress("summary", 0.99, "summarising findings")
     return result, summarise(result, volume.affine)
+
+
+def _explain_child(shm_name: str, shape, affine, meta: dict, organs, model, device, out_queue) -> None:
+    """Runs in the model process: rebuild the volume from shared memory, explain, report."""
+    from multiprocessing import shared_memory
+
+    try:
+        shm = shared_memory.SharedMemory(name=shm_name)
+        try:
+            hu = np.ndarray(tuple(shape), dtype=np.int16, buffer=shm.buf).copy()
+        finally:
+            shm.close()
+        gen = explain_job(CTVolume(hu, np.asarray(affine), meta), organs=organs, model=model, device=device)
+        while True:
+            try:
+                out_queue.put(("progress", next(gen)))
+            except StopIteration as stop:
+                out_queue.put(("result", stop.value))
+                return
+    except CTCamError as exc:
+        out_queue.put(("error", str(exc)))
+    except BaseException as exc:  # a bug: report it with its type; the viewer logs it
+        import traceback
+
+        out_queue.put(("crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def explain_in_process(volume: CTVolume, organs=None, model=None, device=None, cancel=None):
+    """:func:`explain_job` in a separate process (design section 9: the GUI never waits).
+
+    The model's imports and compute run under another interpreter, so they can never hold
+    the GUI's GIL (importing torch alone blocks a thread's interpreter for ~0.5 s).  The scan
+    goes over in shared memory; progress and the result come back through a queue.  Cancel
+    terminates the process at once, even inside a forward pass.
+    """
+    import multiprocessing as mp
+    import queue
+    from multiprocessing import shared_memory
+
+    from engine.errors import Cancelled
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    shm = shared_memory.SharedMemory(create=True, size=max(1, volume.hu.nbytes))
+    proc = None
+    try:
+        np.ndarray(volume.shape, dtype=np.int16, buffer=shm.buf)[:] = volume.hu
+        meta = {k: v for k, v in volume.meta.items() if isinstance(v, (str, int, float, bool, list, type(None)))}
+        proc = ctx.Process(target=_explain_child, daemon=True,
+                           args=(shm.name, volume.shape, volume.affine, meta, organs, model, device, q))
+        proc.start()
+        yield Progress("model", 0.3, "starting the model process")
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            try:
+                kind, payload = q.get(timeout=0.05)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise CTCamError(
+                        f"The model process stopped unexpectedly (exit code {proc.exitcode}); "
+                        "it may have run out of memory. Close other programs or use a smaller scan.") from None
+                continue
+            if kind == "progress":
+                yield payload
+            elif kind == "result":
+                return payload
+            elif kind == "error":
+                raise CTCamError(payload)
+            else:
+                raise RuntimeError(f"model process failed: {payload}")
+    finally:
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+        if proc is not None:
+            proc.join(timeout=2)
+        q.close()
+        shm.close()
+        shm.unlink()
 
 
 def export_maps_job(result, volume: CTVolume, labels: Iterable[int], methods: Iterable[str], out_dir: str):

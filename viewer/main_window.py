@@ -27,7 +27,7 @@ _scan_counter = itertools.count(1)
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: QtCore.QSettings | None = None, *, run_model: bool = True,
-                 model=None, device=None, with_3d: bool = True) -> None:
+                 model=None, device=None, with_3d: bool = True, model_process: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("ctcam — chest CT explanations")
         self.resize(1400, 900)
@@ -35,6 +35,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings or QtCore.QSettings("ctcam", "ctcam")
         self.run_model = run_model
         self.model, self.device = model, device
+        self.model_process = model_process  # run the pipeline in its own process (no GIL stalls)
         self.findings: list = []
         self.organs_for_scan = None
         self.last_message = ""
@@ -206,8 +207,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if vol is None:
             return
         model, device = self.model, self.device
+        job = jobs.explain_in_process if self.model_process else jobs.explain_job
         self.runner.submit(
-            "explain", lambda cancel: jobs.explain_job(vol, organs=organs, model=model, device=device, cancel=cancel),
+            "explain", lambda cancel: job(vol, organs=organs, model=model, device=device, cancel=cancel),
             self._on_result, scan_id=self.state.scan_id, description="Running the model", pass_cancel=True)
 
     def _on_result(self, payload) -> None:

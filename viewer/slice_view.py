@@ -101,7 +101,11 @@ class SliceView(QtWidgets.QWidget):
         self.overlay = overlay
         self.pane_method = pane_method
         self.slice_index: int | None = None
-        self._dirty = True
+        self._needs: set[str] = set()
+        self._flush_timer = QtCore.QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(0)
+        self._flush_timer.timeout.connect(self.flush)
         self._fit = True  # keep the image fitted to the view until the user zooms or pans
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(160, 160)
@@ -201,58 +205,59 @@ class SliceView(QtWidgets.QWidget):
             return
         for edge, letter in geometry.edge_letters(vol.affine, self.view).items():
             self.letters[edge].setText(letter)
-        self._dirty = True
-        self._refresh()
+        self._on_cursor(None)
         self.reset_view()
 
     def _on_cursor(self, _cursor) -> None:
         if self.state.volume is None:
             return
-        self._refresh()
+        x, y = self.scene_of_cursor()
+        self.vline.setPos(x)
+        self.hline.setPos(y)
+        normal = geometry.VIEW_AXES[self.view][0]
+        idx = int(self.state.cursor_index()[normal])
+        if idx != self.slice_index:
+            self.slice_index = idx
+            self._request("ct", "overlay", "outlines")
+        self._request("text")
 
     def _on_wl(self, _v) -> None:
         self.ct_item.setLevels(self._levels())
-        self._update_text()
+        self._request("text")
 
     def _on_overlay_change(self, _v) -> None:
-        if self.state.volume is None:
-            return
-        if not self.isVisible():
-            self._dirty = True
-            return
-        self._draw_overlay()
-        self._update_text()
+        self._request("overlay", "text")
 
     def _on_outline_change(self, _v) -> None:
-        if self.state.volume is not None and self.isVisible():
-            self._draw_outlines()
-        else:
-            self._dirty = True
+        self._request("outlines")
 
     # -- drawing ------------------------------------------------------------------------
     def _levels(self) -> tuple[float, float]:
         w, c = self.state.window, self.state.level
         return c - w / 2.0, c + w / 2.0
 
-    def _refresh(self) -> None:
-        vol = self.state.volume
-        normal = geometry.VIEW_AXES[self.view][0]
-        idx = int(self.state.cursor_index()[normal])
-        x, y = self.scene_of_cursor()
-        self.vline.setPos(x)
-        self.hline.setPos(y)
-        if idx != self.slice_index or self._dirty:
-            self.slice_index = idx
-            if not self.isVisible():
-                self._dirty = True
-            else:
-                self._dirty = False
-                plane = geometry.slice_plane(vol.hu, self.view, idx)
-                self.ct_item.setImage(plane, autoLevels=False, levels=self._levels())
-                self.ct_item.setRect(self.image_rect())
-                self._draw_overlay()
-                self._draw_outlines()
-        self._update_text()
+    def _request(self, *what: str) -> None:
+        """Coalesce redraws: several state changes in one event-loop turn draw once."""
+        self._needs.update(what)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush(self) -> None:
+        """Draw what the state changes asked for (hidden views wait until shown)."""
+        self._flush_timer.stop()
+        if self.state.volume is None or self.slice_index is None or not self.isVisible():
+            return
+        needs, self._needs = self._needs, set()
+        if "ct" in needs:
+            plane = geometry.slice_plane(self.state.volume.hu, self.view, self.slice_index)
+            self.ct_item.setImage(plane, autoLevels=False, levels=self._levels())
+            self.ct_item.setRect(self.image_rect())
+        if "overlay" in needs:
+            self._draw_overlay()
+        if "outlines" in needs:
+            self._draw_outlines()
+        if needs & {"text", "overlay", "ct"}:
+            self._update_text()
 
     def _draw_overlay(self) -> None:
         rgba = None
@@ -357,8 +362,8 @@ class SliceView(QtWidgets.QWidget):
     # -- Qt events ----------------------------------------------------------------------
     def showEvent(self, ev) -> None:
         super().showEvent(ev)
-        if self._dirty and self.state.volume is not None:
-            self._refresh()
+        if self._needs:
+            self._flush_timer.start()
         QtCore.QTimer.singleShot(0, self._after_resize)
 
     def resizeEvent(self, ev) -> None:

@@ -19,6 +19,7 @@ def open_and_wait(qtbot, win, path, timeout=10000):
     win.open_path(str(path))
     qtbot.waitUntil(lambda: win.state.scan_id != before and win.state.volume is not None, timeout=timeout)
     qtbot.waitUntil(lambda: not win.runner.is_busy("load"), timeout=timeout)
+    QtWidgets.QApplication.processEvents()  # views draw on the next event-loop turn
 
 
 def show_result(win, result):

@@ -7,12 +7,13 @@ import nibabel as nib
 import numpy as np
 from conftest import LESION_IJK, make_result
 from helpers import grab_rgb, open_and_wait, show_result, write_case
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from viewer.findings_panel import INDEX_ROLE
 
 
 def _overlay_rgba(pane):
+    QtWidgets.QApplication.processEvents()  # views redraw on the next event-loop turn
     return None if pane.overlay_item.image is None or not pane.overlay_item.isVisible() else pane.overlay_item.image
 
 
@@ -86,16 +87,18 @@ def test_threshold_and_outlines(qtbot, window, volume, tmp_path):
     window.state.cursor = volume.world(np.array(LESION_IJK, float))
     ax = window.view_area.views["axial"]
     window.state.threshold = 0.1
-    n_low = int((ax.overlay_item.image[..., 3] > 0).sum())
+    n_low = int((_overlay_rgba(ax)[..., 3] > 0).sum())
     window.state.threshold = 0.8
-    n_high = int((ax.overlay_item.image[..., 3] > 0).sum())
+    n_high = int((_overlay_rgba(ax)[..., 3] > 0).sum())
     assert 0 < n_high < n_low
     window.state.outlines = True
+    QtWidgets.QApplication.processEvents()
     assert ax.outline_item.isVisible()
     outline = ax.outline_item.image
     colours = {tuple(c) for c in outline[outline[..., 3] > 0][:, :3]}
     assert len(colours) == 3  # one colour per organ (both lungs and the heart on this slice)
     window.state.outlines = False
+    QtWidgets.QApplication.processEvents()
     assert not ax.outline_item.isVisible()
 
 

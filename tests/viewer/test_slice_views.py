@@ -50,6 +50,7 @@ def test_wheel_and_keys_step_slices_and_wl_presets(qtbot, window, volume, tmp_pa
     qtbot.keyClick(ax, QtCore.Qt.Key.Key_2)
     assert (window.state.window, window.state.level) == (350.0, 40.0)
     assert tuple(ax.ct_item.levels) == (40 - 175, 40 + 175)
+    qtbot.wait(10)  # corner text is redrawn on the next event-loop turn
     assert "W 350  L 40" in window.view_area.views["sagittal"].wl_label.text()
     qtbot.keyClick(ax, QtCore.Qt.Key.Key_4)
     assert (window.state.window, window.state.level) == (2000.0, 400.0)

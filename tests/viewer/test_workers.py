@@ -122,3 +122,15 @@ def test_bad_file_shows_dialog_and_app_stays_usable(qtbot, window, volume, tmp_p
     open_and_wait(qtbot, window, write_case(tmp_path, volume))  # still works afterwards
     show_result(window, make_result(volume))
     assert window.state.result is not None
+
+
+def test_model_process_reports_engine_errors(qtbot, window, volume, tmp_path):
+    """The pipeline runs in its own process; its human error message still reaches the dialog."""
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    messages = []
+    window.runner.failed.connect(lambda kind, msg: messages.append(msg))
+    window.model = str(tmp_path / "missing.safetensors")
+    window.run_explain()
+    qtbot.waitUntil(lambda: bool(messages), timeout=60000)
+    assert "missing.json" in messages[0] and "Traceback" not in messages[0]
+    assert window.state.result is None and window.state.volume is not None
