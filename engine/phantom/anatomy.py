@@ -168,9 +168,16 @@ class Anatomy:
         u3 = np.cross(u1, u2)
         self.heart_axes = np.array([u1, u2, u3])
         self.heart_semi = semi
+        # The heart stands on the diaphragm with a pericardial fat pad (3-8 mm) under it.
+        pad = u(3, 8)
         self.heart_floor = self.z_dome_l + u(-6, 4)
         cx = -u(10, 26) - (scale - 1) * 40
         cy = self.ycc + self.cav_b * u(0.2, 0.35)
+        ang = np.linspace(0, 2 * math.pi, 16, endpoint=False)
+        rad = 0.8 * semi[1]
+        fx = np.concatenate([[cx], cx + rad * np.cos(ang)]).astype(np.float32)
+        fy = np.concatenate([[cy], cy + rad * np.sin(ang)]).astype(np.float32)
+        self.heart_floor = max(self.heart_floor, float(self.dome(fx, fy).max()) + pad)
         self.heart_axes = np.array([u1, u2, u3])
         ext_z = float(np.sqrt(((semi[:, None] * self.heart_axes)[:, 2] ** 2).sum()))
         cz = self.heart_floor + 0.8 * ext_z
