@@ -30,13 +30,20 @@ def _pump(app, seconds: float) -> None:
 
 
 def _shoot(app, win, path: Path, settle: float = 0.8) -> None:
+    """The window as Qt renders it, with the 3D view's OpenGL frame taken from the screen
+    (a widget grab cannot read OpenGL content)."""
+    from PySide6 import QtCore, QtGui
+
     _pump(app, settle)
-    g = win.frameGeometry()
-    screen = app.primaryScreen()
-    pix = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height())
-    if pix.isNull() or pix.width() < 10:
-        pix = win.grab()
-    pix.save(str(path))
+    image = win.grab().toImage()
+    v3 = win.view3d
+    if v3 is not None and v3.isVisible():
+        top_left = v3.mapToGlobal(QtCore.QPoint(0, 0))
+        frame = app.primaryScreen().grabWindow(0, top_left.x(), top_left.y(), v3.width(), v3.height())
+        painter = QtGui.QPainter(image)
+        painter.drawPixmap(v3.mapTo(win, QtCore.QPoint(0, 0)), frame)
+        painter.end()
+    image.save(str(path))
     print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
