@@ -2,8 +2,10 @@
 
 Public API (stable; the main window embeds this)
 ------------------------------------------------
-``Render3DView(parent=None, *, max_dim=160, cursor_render_delay_ms=150, backend=None)`` -- a
-``QWidget``.  ``backend`` "native" (VTK draws into the Qt window: xcb, Windows, macOS) or
+``Render3DView(parent=None, *, max_dim=160, cursor_render_delay_ms=150, backend=None,
+frame_budget_s=0.2)`` -- a ``QWidget``.  Frames that overrun ``frame_budget_s`` (software
+OpenGL) are ray cast at coarser pixel spacing so the GUI never stalls for seconds; exports
+are always full quality.  ``backend`` "native" (VTK draws into the Qt window: xcb, Windows, macOS) or
 "image" (offscreen VTK frames painted as images, for Qt's offscreen/minimal/wayland
 platforms, with mouse rotate/zoom/pan); default from ``choose_backend()`` (env
 ``CTCAM_3D_BACKEND`` overrides).
@@ -196,7 +198,8 @@ class Render3DView(QWidget):
     failed = Signal(str)  # message of a deferred call that failed when applied
 
     def __init__(self, parent: QWidget | None = None, *, max_dim: int = 160,
-                 cursor_render_delay_ms: int = 150, backend: str | None = None) -> None:
+                 cursor_render_delay_ms: int = 150, backend: str | None = None,
+                 frame_budget_s: float | None = 0.2) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -208,12 +211,15 @@ class Render3DView(QWidget):
         if self.backend == "native":
             self._vtk = QVTKRenderWindowInteractor(self, rw=_native_window())
             layout.addWidget(self._vtk)
-            self.scene = Scene3D(self._vtk.GetRenderWindow(), max_dim=max_dim)
+            self.scene = Scene3D(self._vtk.GetRenderWindow(), max_dim=max_dim, frame_budget_s=frame_budget_s)
             self._style = vtkInteractorStyleTrackballCamera()
             self._vtk.SetInteractorStyle(self._style)
+            if frame_budget_s:  # frames the interactor draws after a drag keep to the budget too
+                self._vtk.SetStillUpdateRate(1.0 / frame_budget_s)
             self._vtk.Initialize()
         else:
-            self.scene = Scene3D(make_offscreen_window((400, 400)), max_dim=max_dim)
+            self.scene = Scene3D(make_offscreen_window((400, 400)), max_dim=max_dim,
+                                 frame_budget_s=frame_budget_s)
             self._canvas = ImageCanvas(self.scene.camera, self)
             self._canvas.camera_changed.connect(self.render)
             self._canvas.resized.connect(self._on_canvas_resized)
@@ -284,12 +290,16 @@ class Render3DView(QWidget):
         self._validate(name, args, kwargs)
         self._check_maps(name, args, kwargs)
         self._history.add(name, args, kwargs)
-        if self._can_draw():
+        if self._can_draw() and not cursor:
             getattr(self.scene, name)(*args, **kwargs)
-            self._request_render(self.cursor_render_delay_ms if cursor else 0)
+            self._request_render(0)
         else:
+            # Hidden: everything waits for showEvent.  Cursor moves wait for the (debounced)
+            # frame even when visible, so a slice step costs the 3D view a list append.
             self._pending.add(name, args, kwargs)
             self._dirty = True
+            if cursor:
+                self._request_render(self.cursor_render_delay_ms)
 
     # -- rendering -----------------------------------------------------------------------
     def _can_draw(self) -> bool:
@@ -326,7 +336,7 @@ class Render3DView(QWidget):
         self._flush()
         t0 = time.perf_counter()
         if self._canvas is not None:
-            self._canvas.set_frame(self.scene.capture())
+            self._canvas.set_frame(self.scene.capture(full_quality=False))
         else:
             self.scene.render()
         self.last_render_s = time.perf_counter() - t0

@@ -53,7 +53,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkVolumeProperty,
     vtkWindowToImageFilter,
 )
-from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
+from vtkmodules.vtkRenderingVolume import vtkGPUVolumeRayCastMapper
 
 from engine.errors import CTCamError
 from viewer import render3d_data as data
@@ -79,6 +79,8 @@ VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
     # From the feet with anterior up, like an axial slice in radiological convention.
     "inferior": ((0.0, 0.0, -1.0), (0.0, 1.0, 0.0)),
 }
+# Preset opacities are per this many mm of tissue, whatever the (downsampled) voxel size.
+OPACITY_UNIT_MM = 10.0
 CLIP_AXES = {"x": 0, "y": 1, "z": 2, "sagittal": 0, "coronal": 1, "axial": 2}
 
 
@@ -232,7 +234,13 @@ class _Pane:
         self.renderer.SetUseDepthPeelingForVolumes(1)
         self.renderer.SetMaximumNumberOfPeels(6)
         self.renderer.SetOcclusionRatio(0.05)
-        self.ct_mapper = vtkSmartVolumeMapper()
+        # The GPU ray caster (OpenGL implementation via the factory).  With automatic
+        # adjustment it lowers the image sample distance (renders fewer rays, upscaled) when
+        # a frame overruns the time the window allots to it (see Scene3D.frame_budget_s).
+        self.ct_mapper = vtkGPUVolumeRayCastMapper()
+        self.ct_mapper.AutoAdjustSampleDistancesOn()
+        self.ct_mapper.SetMinimumImageSampleDistance(1.0)
+        self.ct_mapper.SetMaximumImageSampleDistance(4.0)
         self.ct_volume = vtkVolume()
         self.ct_volume.SetMapper(self.ct_mapper)
         self.ct_volume.VisibilityOff()
@@ -274,11 +282,18 @@ class Scene3D:
         The ``vtkRenderWindow`` to fill (renderers are added and removed by the scene).
     max_dim:
         The CT and organ map are block-averaged so no axis exceeds this many voxels.
+    frame_budget_s:
+        Target seconds per ordinary frame.  When frames overrun it (software OpenGL, big
+        windows) the volume is ray cast at up to 4x coarser pixel spacing and upscaled;
+        fast GPUs stay at full resolution.  None: always full quality.  Exports
+        (``capture``/``screenshot``/``turntable``) are always full quality.
     """
 
-    def __init__(self, render_window: vtkRenderWindow, *, max_dim: int = 160) -> None:
+    def __init__(self, render_window: vtkRenderWindow, *, max_dim: int = 160,
+                 frame_budget_s: float | None = None) -> None:
         self.window = render_window
         self.max_dim = int(max_dim)
+        self.frame_budget_s = frame_budget_s
         self.camera = vtkCamera()
         self._ct_image = None
         self._ct_affine: np.ndarray | None = None
@@ -379,14 +394,19 @@ class Scene3D:
         """Show a ``CTVolume`` (block-averaged to at most ``max_dim`` voxels per axis)."""
         hu, affine = check_grid(vol.hu, vol.affine, "the CT volume")
         small, small_aff = data.downsample(hu, affine, self.max_dim)
+        # The CT image carries its voxel size as VTK spacing and the user matrix only the
+        # direction and origin (affine = M @ diag(spacing)), so ray sample distances, opacity
+        # unit distance and shading gradients are all in mm even for anisotropic voxels.
+        spacing = np.linalg.norm(small_aff[:3, :3], axis=0)
         self._ct_image = data.to_vtk_image(np.clip(np.rint(small), -32768, 32767).astype(np.int16))
+        self._ct_image.SetSpacing(*(float(v) for v in spacing))
         self._ct_affine = small_aff
         self._ct_shape = small.shape
         self._scan_affine = affine
         self._scan_shape = tuple(int(s) for s in hu.shape)
-        self._ct_matrix = data.to_vtk_matrix(small_aff)
-        spacing = np.linalg.norm(small_aff[:3, :3], axis=0)
-        self._volume_property.SetScalarOpacityUnitDistance(float(spacing.min()))
+        self._ct_matrix = data.to_vtk_matrix(small_aff @ np.diag([*(1.0 / spacing), 1.0]))
+        self._volume_property.SetScalarOpacityUnitDistance(OPACITY_UNIT_MM)
+        self._sample_distance_mm = 0.5 * float(spacing.min())  # two samples per voxel
         for pane in self._panes:
             self._attach_ct(pane)
         self.reset_camera(self._camera_view or "anterior")  # a new scan: fit it
@@ -401,6 +421,7 @@ class Scene3D:
             pane.ct_volume.VisibilityOff()
             return
         pane.ct_mapper.SetInputData(self._ct_image)
+        pane.ct_mapper.SetSampleDistance(self._sample_distance_mm)
         pane.ct_volume.SetUserMatrix(self._ct_matrix)
         pane.ct_volume.SetProperty(self._volume_property)
         pane.ct_volume.VisibilityOn()
@@ -656,13 +677,15 @@ class Scene3D:
         self.camera.Zoom(1.15)
 
     # -- drawing and export --------------------------------------------------------------
-    def render(self) -> None:
+    def render(self, full_quality: bool = False) -> None:
         """Draw one frame now (the only call that renders)."""
+        budget = None if full_quality else self.frame_budget_s
+        self.window.SetDesiredUpdateRate(1.0 / budget if budget else 0.0001)
         self.window.Render()
 
-    def capture(self) -> np.ndarray:
+    def capture(self, full_quality: bool = True) -> np.ndarray:
         """Render and return the window as an (H, W, 3) uint8 RGB array (row 0 at the top)."""
-        self.render()
+        self.render(full_quality)
         grab = vtkWindowToImageFilter()
         grab.SetInput(self.window)
         grab.SetInputBufferTypeToRGB()

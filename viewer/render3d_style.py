@@ -3,8 +3,9 @@
 Presets are plain data so they can be listed, tested and tuned without touching the scene.
 Each preset gives colour points ``(hu, r, g, b)`` and opacity points ``(hu, alpha)`` that are
 linearly interpolated by VTK, a blend mode (``"composite"`` or ``"mip"``) and whether the
-volume is shaded (gradient lighting).  Opacities are per unit length of one downsampled
-voxel; VTK corrects them for the actual sample distance.
+volume is shaded (gradient lighting).  Opacities are per 10 mm of tissue
+(``render3d_scene.OPACITY_UNIT_MM``); VTK corrects them for the actual sample distance, so
+the look does not depend on how much the scan was downsampled.
 
 Colormaps map t in [0, 1] to RGB.  Named ones are small anchor tables interpolated linearly
 (``inferno`` / ``hot`` for ReLU maps, ``RdBu_r`` / ``coolwarm`` / ``bwr`` diverging for signed
@@ -93,7 +94,7 @@ PRESETS: dict[str, Preset] = {
     # Maximum intensity projection: greyscale, window -1000..1500 HU.
     "MIP": Preset(
         colors=((-1000, 0.0, 0.0, 0.0), (-200, 0.15, 0.15, 0.15), (1500, 1.0, 1.0, 1.0)),
-        opacity=((-1000, 0.0), (-900, 1.0), (3000, 1.0)),
+        opacity=((-1000, 0.0), (-900, 0.45), (1500, 0.75)),
         blend="mip",
         shade=False,
     ),
