@@ -12,13 +12,26 @@ Public API::
     engine.cam.sampling            world-space sampling and display transforms
 """
 
-from engine.cam.core import CAMMethod, identical_maps
-from engine.cam.explain import CamOutput, explain
-from engine.cam.fast import fast_maps, hirescam_batch, linear_head_gradients
-from engine.cam.generic import GenericCAM, TargetLayerError
-from engine.cam.geometry import groups_to_volume, map_affine
-from engine.cam.gradcam import GradCAM
-from engine.cam.hirescam import HiResCAM
+import importlib
+from typing import Any
+
+# Names -> submodule.  Imported on first use (PEP 562) so that ``engine.cam.sampling``
+# (numpy/scipy only) can be used by the viewer without importing torch.
+_EXPORTS = {
+    "CAMMethod": "core", "identical_maps": "core",
+    "CamOutput": "explain", "explain": "explain",
+    "fast_maps": "fast", "hirescam_batch": "fast", "linear_head_gradients": "fast",
+    "GenericCAM": "generic", "TargetLayerError": "generic",
+    "groups_to_volume": "geometry", "map_affine": "geometry",
+    "GradCAM": "gradcam", "HiResCAM": "hirescam",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"engine.cam.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'engine.cam' has no attribute {name!r}")
+
 
 __all__ = [
     "CAMMethod", "HiResCAM", "GradCAM", "GenericCAM", "TargetLayerError", "CamOutput",

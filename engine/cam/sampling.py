@@ -60,6 +60,50 @@ def sample_points(map3d: np.ndarray, map_affine: np.ndarray, points_ras: np.ndar
     return out.reshape(pts.shape[:-1])
 
 
+def _axis_weights(coords: np.ndarray, n: int) -> np.ndarray:
+    """Linear-interpolation matrix (len(coords), n) along one map axis, with the same edge
+    rule as :func:`_sample_index`: inside ``[-0.5, n - 0.5]`` clamp to the edge voxel,
+    outside give 0."""
+    inside = (coords >= -0.5 - 1e-6) & (coords <= n - 0.5 + 1e-6)
+    w = np.zeros((len(coords), n), dtype=np.float32)
+    rows = np.arange(len(coords))
+    if n == 1:
+        w[:, 0] = 1.0
+    else:
+        c = np.clip(coords, 0.0, n - 1)
+        i0 = np.minimum(np.floor(c).astype(int), n - 2)
+        f = (c - i0).astype(np.float32)
+        w[rows, i0] = 1.0 - f
+        w[rows, i0 + 1] += f
+    w[~inside] = 0.0
+    return w
+
+
+def _separable_slice(map3d: np.ndarray, t: np.ndarray, scan_shape, axis: int,
+                     index: int) -> np.ndarray | None:
+    """Exact fast path of :func:`sample_slice` for axis-aligned grids.
+
+    When ``T = inv(map_affine) @ scan_affine`` has a diagonal 3x3 part, trilinear
+    interpolation is separable: with per-axis interpolation matrices ``W_a`` (scan index ->
+    map index weights), ``slice = W_h @ (M x_n w_n) @ W_v^T`` -- three small matrix products
+    instead of one ``map_coordinates`` lookup per pixel (about 1 ms instead of 15-70 ms for
+    a 512x512 slice).  Returns None for oblique grids.
+    """
+    rot = t[:3, :3]
+    if np.abs(rot - np.diag(np.diag(rot))).max() > 1e-9 * max(1.0, np.abs(rot).max()):
+        return None
+    rest = [a for a in range(3) if a != axis]
+
+    def weights(a: int, idx: np.ndarray) -> np.ndarray:
+        return _axis_weights(rot[a, a] * idx + t[a, 3], map3d.shape[a])
+
+    w_n = weights(axis, np.array([float(index)]))[0]
+    plane = np.tensordot(np.asarray(map3d, np.float32), w_n, axes=([axis], [0]))
+    w_h = weights(rest[0], np.arange(scan_shape[rest[0]], dtype=np.float64))
+    w_v = weights(rest[1], np.arange(scan_shape[rest[1]], dtype=np.float64))
+    return (w_h @ plane @ w_v.T).astype(np.float32)
+
+
 def sample_slice(map3d: np.ndarray, map_affine: np.ndarray, scan_affine: np.ndarray,
                  scan_shape: tuple[int, int, int], axis: int, index: int,
                  outside: float = 0.0) -> np.ndarray:
@@ -67,7 +111,13 @@ def sample_slice(map3d: np.ndarray, map_affine: np.ndarray, scan_affine: np.ndar
 
     Returns float32 of the scan's shape with ``axis`` removed, in scan array order (e.g.
     axis=2 -> (I, J)), aligned voxel for voxel with ``scan.hu`` taken the same way.
+    Axis-aligned grids take an exact separable fast path (when ``outside`` is 0).
     """
+    t = np.linalg.inv(np.asarray(map_affine, np.float64)) @ np.asarray(scan_affine, np.float64)
+    if outside == 0.0:
+        fast = _separable_slice(map3d, t, scan_shape, axis, index)
+        if fast is not None:
+            return fast
     shape = list(scan_shape)
     rest = [a for a in range(3) if a != axis]
     grids = np.meshgrid(np.arange(shape[rest[0]]), np.arange(shape[rest[1]]), indexing="ij")
