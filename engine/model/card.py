@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
         )
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # bad UTF-8/JSON, huge ints, deep nesting
         raise ModelCardError(
             f"Model card {path} is not valid JSON ({exc}). Re-export it with `ctcam train`."
         ) from exc
@@ -80,13 +81,42 @@ def write_card(card: dict[str, Any], path: str | Path) -> None:
 
 
 def validate_card(card: Any, source: str = "<card>") -> None:
-    """Check the fields the engine relies on; raise :class:`ModelCardError` otherwise."""
+    """Check the fields the engine relies on; raise :class:`ModelCardError` otherwise.
 
+    Values of the wrong JSON type anywhere are refused too (found by fuzzing the loader,
+    issue 6): a card can never make loading fail with anything but a ModelCardError.
+    """
+    try:
+        _validate_card(card, source)
+    except ModelCardError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise ModelCardError(
+            f"Model card {source}: a field has the wrong type or shape ({type(exc).__name__}: "
+            f"{exc}). Fix the card or re-create it with `ctcam train` (see docs/model.md)."
+        ) from exc
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(float(v)))
+
+
+def _validate_card(card: Any, source: str) -> None:
     def fail(what: str) -> None:
         raise ModelCardError(
             f"Model card {source}: {what}. Fix the card or re-create it with `ctcam train` "
             "(see docs/model.md)."
         )
+
+    def ints(value: Any, what: str, n: int | None = None) -> None:
+        if (not isinstance(value, list) or (n is not None and len(value) != n)
+                or not all(_is_int(v) and v > 0 for v in value)):
+            fail(f"{what} must be a list of {n or 'some'} positive integers, got {value!r}")
 
     if not isinstance(card, dict):
         fail("top level is not a JSON object")
@@ -102,6 +132,13 @@ def validate_card(card: Any, source: str = "<card>") -> None:
     miss = [k for k in REQUIRED_ARCHITECTURE if k not in arch]
     if miss:
         fail(f"architecture is missing {', '.join(miss)}")
+    ints(arch["input_shape"], "architecture.input_shape", 3)
+    if not (_is_int(arch["stem_width"]) and arch["stem_width"] > 0):
+        fail(f"architecture.stem_width must be a positive integer, got {arch['stem_width']!r}")
+    for key in ("widths", "strides", "reduce_widths"):
+        ints(arch[key], f"architecture.{key}")
+    if len(arch["widths"]) != len(arch["strides"]):
+        fail("architecture.widths and architecture.strides must have the same length")
     organ_codes = card["organ_codes"]
     if not isinstance(organ_codes, dict) or not organ_codes:
         fail("organ_codes must be a non-empty object {organ: code}")
@@ -117,6 +154,8 @@ def validate_card(card: Any, source: str = "<card>") -> None:
     for i, lab in enumerate(labels):
         if not isinstance(lab, dict) or not {"name", "organ", "abnormality"} <= set(lab):
             fail(f"label #{i} needs name, organ and abnormality")
+        if not all(isinstance(lab[k], str) for k in ("name", "organ", "abnormality")):
+            fail(f"label #{i}: name, organ and abnormality must be strings")
         if lab["organ"] not in organ_codes:
             fail(f"label {lab['name']!r} has unknown organ {lab['organ']!r} "
                  f"(known: {', '.join(organ_codes)})")
@@ -126,9 +165,18 @@ def validate_card(card: Any, source: str = "<card>") -> None:
             fail(f"label {lab['name']!r} appears twice")
         names.add(lab["name"])
     pre = card["preprocessing"]
+    if not isinstance(pre, dict):
+        fail("preprocessing must be a JSON object")
     miss = [k for k in REQUIRED_PREPROCESSING if k not in pre]
     if miss:
         fail(f"preprocessing is missing {', '.join(miss)}")
+    for key, n in (("spacing_mm", 3), ("hu_window", 2)):
+        if not (isinstance(pre[key], list) and len(pre[key]) == n
+                and all(_is_number(v) for v in pre[key])):
+            fail(f"preprocessing.{key} must be {n} finite numbers, got {pre[key]!r}")
+    for key in ("mean", "outside_hu"):
+        if key in pre and not _is_number(pre[key]):
+            fail(f"preprocessing.{key} must be a finite number, got {pre[key]!r}")
     if list(pre["shape"]) != list(arch["input_shape"]):
         fail(f"preprocessing.shape {pre['shape']} differs from architecture.input_shape "
              f"{arch['input_shape']}")

@@ -10,6 +10,7 @@ architecture in the card and the head must have one row per card label.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,17 @@ def load_model(weights: str | Path | None = None, card: str | Path | None = None
             f"{weights_path} is not a readable safetensors file ({exc}). ctcam only loads "
             "safetensors weights."
         ) from exc
+    # Shapes are checked on the meta device first (no memory), so a card cannot make us
+    # allocate a network larger than the weights file holds (issue 6 fuzzing); every layer
+    # has at least one tensor, which bounds the work of building even the meta network.
+    arch = card_dict["architecture"]
+    if len(arch["widths"]) + len(arch["reduce_widths"]) > len(state):
+        raise ModelWeightsError(
+            f"Weights {weights_path} hold {len(state)} tensors, fewer than the layers the card "
+            f"{card_path} describes. Use the card written together with these weights."
+        )
+    check_state(build_model(card_dict, source=str(card_path), device="meta"), state,
+                weights_path, card_path)
     model = build_model(card_dict, source=str(card_path))
     check_state(model, state, weights_path, card_path)
     model.load_state_dict(state, strict=True)
@@ -128,10 +140,12 @@ def load_model(weights: str | Path | None = None, card: str | Path | None = None
                        card_path=card_path, labels=label_infos(card_dict))
 
 
-def build_model(card: dict[str, Any], source: str = "<card>") -> AxialNet:
+def build_model(card: dict[str, Any], source: str = "<card>", device: str | None = None) -> AxialNet:
+    """The card's network; ``device="meta"`` builds shapes only (no memory)."""
     try:
-        return build_from_architecture(card["architecture"], n_labels=len(card["labels"]))
-    except (KeyError, TypeError, ValueError) as exc:
+        with torch.device(device) if device else contextlib.nullcontext():
+            return build_from_architecture(card["architecture"], n_labels=len(card["labels"]))
+    except (KeyError, TypeError, ValueError, RuntimeError, ArithmeticError) as exc:
         raise ModelCardError(f"Model card {source}: cannot build the architecture ({exc}).") from exc
 
 
