@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
-from engine.io.dicom_scan import FrameRef
+from engine.io.dicom_scan import CappedFile, FrameRef
 from engine.io.errors import (
     CorruptFileError,
     MissingDecoderError,
@@ -93,7 +93,8 @@ def read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
 
 def _read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
     try:
-        ds = pydicom.dcmread(path, force=True)
+        with CappedFile(path) as f:  # no allocation beyond the file size (issue 6 fuzzing)
+            ds = pydicom.dcmread(f, force=True)
     except Exception as exc:  # pydicom raises many types on damaged files
         raise CorruptFileError(
             f"{path}: the DICOM file cannot be decoded ({type(exc).__name__}: {exc}). Remove it "

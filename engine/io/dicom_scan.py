@@ -7,6 +7,7 @@ Shared/PerFrame functional groups) are assembled by the same code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,12 +91,47 @@ def looks_like_dicom(path: Path) -> bool:
     )
 
 
+class CappedFile:
+    """A binary file whose ``read(n)`` never asks for more than the bytes left in it.
+
+    CPython's ``BufferedReader.read(n)`` allocates ``n`` bytes before reading, so a damaged
+    DICOM length field (up to 4 GiB) made pydicom allocate that much for a tiny file (issue 6
+    fuzzing).  Use as ``with CappedFile(path) as f: pydicom.dcmread(f, ...)``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by __exit__/close
+        self._size = os.fstat(self._f.fileno()).st_size
+        self.name = str(path)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            return self._f.read()
+        return self._f.read(min(n, max(0, self._size - self._f.tell())))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> CappedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_header(path: Path) -> Dataset:
     """Header of one DICOM file without its pixel data; CorruptFileError if undecodable."""
     try:
-        with open(path, "rb") as f:
+        with CappedFile(path) as f:
             force = f.read(132)[128:132] != b"DICM"
-        return pydicom.dcmread(path, stop_before_pixels=True, force=force)
+            f.seek(0)
+            return pydicom.dcmread(f, stop_before_pixels=True, force=force)
     except Exception as exc:  # pydicom raises many types on damaged headers
         raise CorruptFileError(
             f"{path}: the DICOM header cannot be decoded ({type(exc).__name__}: {exc}). "
