@@ -300,14 +300,27 @@ def _best_affine(hdr, path: Path) -> tuple[np.ndarray, list[tuple[str, type]]]:
     return affine, warnings
 
 
+#: deflate cannot compress better than about 1032:1, so a .gz file of n bytes holds at most
+#: this many times n bytes of data (checked before allocating; issue 6 fuzzing).
+MAX_GZIP_RATIO = 1032
+
+
 def _check_file_length(img, shape: tuple[int, int, int], path: Path) -> None:
-    """For uncompressed files the size is known before reading: compare it with the header."""
-    if path.name.lower().endswith(".gz"):
-        return
+    """The file must be able to hold what the header announces, checked before reading: the
+    size of an uncompressed file; at most MAX_GZIP_RATIO times the size of a .gz file."""
     hdr = img.header
     offset = int(hdr.get_data_offset())
     needed = offset + math.prod(hdr.get_data_shape()) * np.dtype(hdr.get_data_dtype()).itemsize
     size = path.stat().st_size
+    if path.name.lower().endswith(".gz") or _read_head(path)[0]:
+        if needed > MAX_GZIP_RATIO * size + (1 << 16):
+            raise TruncatedFileError(
+                f"{path}: the header announces {needed:,} bytes of image {shape} but a "
+                f"compressed file of {size:,} bytes cannot hold that much. The file is "
+                "truncated or damaged; copy or export it again.",
+                path,
+            )
+        return
     if size < needed:
         raise TruncatedFileError(
             f"{path}: the file is truncated: the header announces {needed:,} bytes of image "
