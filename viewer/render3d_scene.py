@@ -558,6 +558,7 @@ class Scene3D:
             self._attach_organs(self._panes[1])
             self._update_cursor(self._panes[1])
             self._apply_layout()
+            self._fit_camera()
         self._set_pane_map(0, left_layer)
         self._set_pane_map(1, right_layer)
 
@@ -569,6 +570,7 @@ class Scene3D:
                 pane.renderer.RemoveAllViewProps()
             self._panes = self._panes[:1]
             self._apply_layout()
+            self._fit_camera()
 
     @property
     def side_by_side(self) -> bool:
@@ -609,7 +611,11 @@ class Scene3D:
         if self._cursor is None:
             pane.cursor_actor.VisibilityOff()
             return
-        pane.cursor_actor.GetMapper().SetInputData(_cursor_polydata(self._cursor, self.cursor_half_mm))
+        b = self.bounds()
+        half = self.cursor_half_mm
+        if b is not None:  # small scans get a proportionally small cursor
+            half = float(np.clip(0.08 * max(b[1] - b[0], b[3] - b[2], b[5] - b[4]), 3.0, half))
+        pane.cursor_actor.GetMapper().SetInputData(_cursor_polydata(self._cursor, half))
         pane.cursor_actor.VisibilityOn()
 
     def set_clip(self, axis: str | None, fraction: float = 0.5, keep: str = "below") -> None:
@@ -673,6 +679,12 @@ class Scene3D:
         self.camera.SetPosition(*(center + 500.0 * np.asarray(to_cam)))
         self.camera.SetViewUp(*up)
         self.camera.SetViewAngle(30.0)
+        self._fit_camera()
+
+    def _fit_camera(self) -> None:
+        """Keep the view direction; move the camera so the scene fills the (first) pane
+        (VTK's fit takes the pane's aspect ratio into account)."""
+        b = self.bounds() or (-100.0, 100.0, -100.0, 100.0, -100.0, 100.0)
         self._panes[0].renderer.ResetCamera(*b)
         self.camera.Zoom(1.15)
 
