@@ -29,7 +29,15 @@ _EXPORTS = {
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"engine.cam.{_EXPORTS[name]}"), name)
+        sub = _EXPORTS[name]
+        mod = importlib.import_module(f"engine.cam.{sub}")
+        # Importing a submodule binds it on this package under its own name, which for
+        # ``explain`` (module engine.cam.explain, function explain) would hide the function
+        # from every later ``from engine.cam import explain``: bind the exported names.
+        for n, s in _EXPORTS.items():
+            if s == sub:
+                globals()[n] = getattr(mod, n)
+        return globals()[name]
     raise AttributeError(f"module 'engine.cam' has no attribute {name!r}")
 
 
