@@ -116,7 +116,7 @@ class Anatomy:
         self.z_lo = min(self.z_dome_l, 0.0) - self.recess_post - u(8, 30)
         self.z_hi = H + u(8, 35)
         # Lungs.
-        self.x_mid = u(-3, 5)
+        self.x_mid = u(-10, -2)  # the mediastinum leans left (heart, aortic arch)
         self.w_c = u(5, 8.5)
         self.dome_x = (u(55, 75), -u(55, 75))  # right, left dome x
         self.dome_y = u(-5, 15) + ycc

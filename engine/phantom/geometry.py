@@ -91,7 +91,9 @@ def occupancy(d: np.ndarray, h: float) -> np.ndarray:
 
 def paint(hu: np.ndarray, occ: np.ndarray, value) -> None:
     """In place: ``hu <- hu + occ * (value - hu)``."""
-    hu += occ * (np.asarray(value, dtype=F32) - hu)
+    tmp = np.subtract(np.asarray(value, dtype=F32), hu, dtype=F32)
+    tmp *= occ
+    hu += tmp
 
 
 def smoothstep(t):

@@ -17,7 +17,7 @@ consolidation               5..50            25..70              dense patch, ai
 pleural_effusion            0..20            depth 15..45        dependent (posterior) base, crescent
 emphysema                   -1000..-950      pockets 4..16       scattered pockets, upper zones
 atelectasis                 25..60           band/wedge          base plate or posterior wedge
-calcified_granuloma         250..1000        max(2, 1.2 res)..8  tiny dense round spot
+calcified_granuloma         600..1200        max(4, 1.5 res)..9  tiny dense round spot
 cardiomegaly                heart 38..50     heart x1.22..1.45   the enlarged heart
 pericardial_effusion        0..20            rim 6..20           fluid rim inside the sac
 coronary_calcification      300..1000        max(2, 1.1 res)..6  spots on coronary paths
@@ -43,6 +43,7 @@ class Part:
     sdf: Callable  # (x, y, z) -> signed distance (mm)
     value: float
     mode: str = "paint"  # "paint" | "max" (raise only, vessels stay visible) | "min"
+    centre: np.ndarray | None = None  # small round parts: the voxel holding it is always in the mask
 
 
 @dataclass
@@ -154,7 +155,7 @@ class LesionSampler:
         d = math.exp(rng.uniform(math.log(dmin), math.log(30.0)))
         c = self.pick(side, 0.6 * d / 2 + 2)
         lo, hi, sdf = lobulated(c, d / 2, rng, amp=0.08)
-        return Lesion(label, [Part(lo, hi, sdf, rng.uniform(0, 60))])
+        return Lesion(label, [Part(lo, hi, sdf, rng.uniform(0, 60), centre=c)])
 
     def _mass(self, side, label):
         rng = self.rng
@@ -230,7 +231,7 @@ class LesionSampler:
             p = near[rng.integers(len(near)), :3] + rng.normal(scale=4.0, size=3)
             r = rng.uniform(rmin, max(rmin + 1, 8.0))
             lo, hi = p - r - 1, p + r + 1
-            parts.append(Part(lo, hi, sphere(p, r), value))
+            parts.append(Part(lo, hi, sphere(p, r), value, centre=p))
         return Lesion(label, parts)
 
     def _atelectasis(self, side, label):
@@ -255,9 +256,9 @@ class LesionSampler:
 
     def _calcified_granuloma(self, side, label):
         rng = self.rng
-        d = rng.uniform(max(2.0, 1.2 * self.res), max(8.0, 1.2 * self.res + 2))
+        d = rng.uniform(max(4.0, 1.5 * self.res), max(9.0, 1.5 * self.res + 2))
         c = self.pick(side, d / 2 + 1.5)
-        return Lesion(label, [Part(c - d, c + d, sphere(c, d / 2), rng.uniform(250, 1000))])
+        return Lesion(label, [Part(c - d, c + d, sphere(c, d / 2), rng.uniform(600, 1200), centre=c)])
 
     # -- heart abnormalities ---------------------------------------------------------------
     def coronary_calcification(self) -> Lesion:
@@ -289,5 +290,5 @@ class LesionSampler:
                 g /= np.linalg.norm(g)
                 p = p - (d - a.epi_fat * 0.5) * g
             r = rng.uniform(max(1.0, 0.55 * self.res), max(3.0, 0.55 * self.res + 1))
-            parts.append(Part(p - r - 1, p + r + 1, sphere(p, r), rng.uniform(300, 1000)))
+            parts.append(Part(p - r - 1, p + r + 1, sphere(p, r), rng.uniform(300, 1000), centre=p))
         return Lesion("heart/coronary_calcification", parts)

@@ -40,6 +40,7 @@ class Style:
     liver: float
     spleen: float
     blood: float
+    effusion: float
     bone_cortex: float
     bone_marrow: float
     noise: float  # HU standard deviation after blur
@@ -54,7 +55,7 @@ class Style:
         noise = u(13, 22) * (0.5 / vol) ** 0.35
         return Style(
             fat=u(-112, -88), muscle=u(42, 58), med_fat=u(-100, -75), liver=u(52, 65), spleen=u(40, 50),
-            blood=u(35, 45), bone_cortex=u(900, 1200), bone_marrow=u(170, 280),
+            blood=u(35, 45), effusion=u(2, 18), bone_cortex=u(900, 1200), bone_marrow=u(170, 280),
             noise=max(noise, 2.0), blur_xy=u(0.5, 0.9), blur_z=u(0.3, 0.6),
         )
 
@@ -102,26 +103,30 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     d = np.maximum(d_cav, z - dome)
     paint(hu, occupancy(d, h), np.where(x > F32(-25), F32(style.liver), F32(style.spleen)))
 
-    # -- mediastinum ---------------------------------------------------------------------
-    med = np.broadcast_to(anat.med_static(x, y, z), shape).astype(F32)
+    # -- lung region: max(cavity, below dome, above apex, -mediastinum) -------------------
+    # (max(a, -min(b, c)) = max(a, -b, -c): the mediastinum's parts are folded in one by one)
+    d = np.maximum(d_cav, dome - z)
+    np.maximum(d, z - anat.apex(x, y), out=d)
+    np.maximum(d, -anat.med_static(x, y, z), out=d)
     hbox = grid.box(*anat.heart_box(pad=PLEURA + h))
     hs = None
     if hbox is not None:
         hx, hy, hz = grid.coords(hbox)
         hs = anat.heart_sdf(hx, hy, hz)
-        sub = med[hbox]
-        np.minimum(sub, hs - F32(anat.sac_offset + PLEURA), out=sub)
+        sub = d[hbox]
+        np.maximum(sub, F32(anat.sac_offset + PLEURA) - hs, out=sub)
     tubes = Capsules.concat([t for _, t in anat.mediastinal_tubes()])
     lin, dd = union_sdf(tubes.offset(PLEURA), grid, pad=1.0 + h)
-    flat = med.reshape(-1)
-    flat[lin] = np.minimum(flat[lin], dd)
+    flat = d.reshape(-1)
+    flat[lin] = np.maximum(flat[lin], -dd)
+    d += anat.deformation(x, y, z)
 
     # heart (outermost layer first)
     if hs is not None:
         sub = hu[hbox]
         paint(sub, occupancy(hs - F32(anat.sac_offset), h), 25.0)  # pericardium
         if anat.peri_eff > 0:
-            paint(sub, occupancy(hs - F32(anat.epi_fat + anat.peri_eff), h), style.__dict__.get("eff", 10.0))
+            paint(sub, occupancy(hs - F32(anat.epi_fat + anat.peri_eff), h), style.effusion)
         paint(sub, occupancy(hs - F32(anat.epi_fat), h), style.med_fat)
         paint(sub, occupancy(hs, h), anat.heart_hu)
         paint(sub, occupancy(hs + F32(9.0), h), style.blood)
@@ -134,18 +139,10 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
         _paint_tubes(hu, grid, caps, -1000.0, h)
 
     # -- lungs -------------------------------------------------------------------------
-    d = np.maximum(d_cav, dome - z)
-    np.maximum(d, z - anat.apex(x, y), out=d)
-    np.maximum(d, -med, out=d)
-    del med
-    d += anat.deformation(x, y, z)
     lung_occ = occupancy(d, h)
-    right = np.broadcast_to(x > F32(anat.x_mid), shape)
-    inside = d < 0
-    organs = np.zeros(shape, np.uint8)
-    organs[inside & right] = ORGAN_CODES["right_lung"]
-    organs[inside & ~right] = ORGAN_CODES["left_lung"]
-    del inside, d
+    side_code = np.where(x > F32(anat.x_mid), ORGAN_CODES["right_lung"], ORGAN_CODES["left_lung"]).astype(np.uint8)
+    organs = (d < 0).view(np.uint8) * side_code
+    del d
     if hs is not None:
         sub = organs[hbox]
         sub[hs < F32(anat.sac_offset)] = ORGAN_CODES["heart"]
@@ -169,7 +166,10 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
 
     # -- lesions -----------------------------------------------------------------------
     masks: dict[str, np.ndarray] = {}
-    order = {"pleural_effusion": 0, "emphysema": 1, "ground_glass_opacity": 2, "consolidation": 3, "atelectasis": 4}
+    # Diffuse findings first, then dependent fluid, then focal lesions on top.  A later
+    # lesion that paints over an earlier one takes those voxels out of the earlier mask,
+    # so every mask shows where its finding is actually visible.
+    order = {"emphysema": 0, "ground_glass_opacity": 1, "consolidation": 2, "atelectasis": 3, "pleural_effusion": 4}
     for les in sorted(lesions, key=lambda le: order.get(le.label.split("/")[1], 9)):
         organ_name, abn = les.label.split("/")
         code = ORGAN_CODES[organ_name]
@@ -198,10 +198,17 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
                 else:
                     paint(sub, o, p.value)
                 mask[box] |= dd < 0
+        for p in les.parts:  # a lesion smaller than a voxel still owns the voxel at its centre
+            if p.centre is not None:
+                ijk = np.rint((np.asarray(p.centre) - grid.origin) / grid.spacing).astype(int)
+                if np.all(ijk >= 0) and np.all(ijk < shape):
+                    mask[tuple(ijk)] = True
         mask &= organs == code
         if les.air_bronchograms:
             sel = mask.reshape(-1)[air[0]]
             paint_sparse(hu, air[0][sel], air[1][sel], -1000.0)
+        for other in masks.values():
+            other &= ~mask
         masks[les.label] = mask
 
     if hs is not None:
@@ -227,6 +234,13 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
 
 
 def _paint_spine(hu, grid, a: Anatomy, st: Style, x, y, z, h):
+    box = grid.box(
+        np.array([-50.0, a.y_canal - 45.0, -1e9]), np.array([50.0, a.y_vb + a.r_vb[1] + 5.0, 1e9])
+    )
+    if box is None:
+        return
+    hu = hu[box]
+    x, y, z = grid.coords(box)
     rx, ry = a.r_vb
     ex, ey = x * F32(1 / rx), (y - F32(a.y_vb)) * F32(1 / ry)
     rho = np.sqrt(ex * ex + ey * ey)
