@@ -7,7 +7,7 @@ Output layout (``docs/batch.md``)::
     DIR/<scan id>/raw/...           with --raw
     DIR/<scan id>/summary.png       key slices of the top findings, both methods
     DIR/errors.csv                  id, path, error: one row per scan that failed this run
-    DIR/scans.csv                   id, path, status, seconds, top finding: every scan
+    DIR/scans.csv                   id, path, status, seconds, top finding, stage times
 
 Each scan is written into a hidden temporary folder ``DIR/.partial-<id>-<random>`` and
 renamed to ``DIR/<id>`` only when complete (``findings.json`` is the marker), so a scan
@@ -170,21 +170,26 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
     try:
         loaded = get_model(model if model is not None else opts.model, opts.device)
         labels = list(opts.labels) if opts.labels else None
+        t1 = time.perf_counter()
         result = explain_one(job.path, tmp, raw=opts.raw, device=opts.device, series=job.series,
                              model=loaded, organs=_organs_arg(job, opts), labels=labels,
                              methods=opts.methods, progress=progress,
                              extra={"id": job.id, **({"series": job.series} if job.series else {})})
+        timings = {k: float(v) for k, v in result.timings.items()}
+        timings["write"] = time.perf_counter() - t1 - sum(timings.values())  # maps + json
+        t2 = time.perf_counter()
         volume = result.extra["volume"]
         write_summary_png(result, volume, tmp / "summary.png", methods=opts.methods,
                           labels=label_indices(result, labels), top=opts.summary_top,
                           title=f"{job.id}   ({Path(job.path).name})   model {result.card.get('name')} "
                                 f"{result.card.get('version')}   {result.device}")
+        timings["summary"] = time.perf_counter() - t2
         if final.exists():  # an incomplete earlier attempt
             shutil.rmtree(final)
         os.rename(tmp, final)
         top_label, top_p = _top(result)
         return JobOutcome(job.id, job.path, "done", time.perf_counter() - t0, "", top_label,
-                          top_p, worker, {k: float(v) for k, v in result.timings.items()})
+                          top_p, worker, timings)
     except Exception as exc:  # one bad scan must not stop the batch; the message says what
         return JobOutcome(job.id, job.path, "failed", time.perf_counter() - t0, _failure(exc),
                           worker=worker)
@@ -198,6 +203,7 @@ class BatchRecorder:
     """Writes ``errors.csv`` and ``scans.csv`` row by row (flushed, so a crash keeps them)."""
 
     SCAN_FIELDS = ["id", "path", "status", "seconds", "top_label", "top_probability", "error"]
+    STAGES = ["load", "organs", "model", "preprocess", "predict", "write", "summary"]
 
     def __init__(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -208,14 +214,16 @@ class BatchRecorder:
         self._ew = csv.writer(self._err)
         self._sw = csv.writer(self._scans)
         self._ew.writerow(["id", "path", "error"])
-        self._sw.writerow(self.SCAN_FIELDS)
+        self._sw.writerow(self.SCAN_FIELDS + [f"{k}_s" for k in self.STAGES])
         self._flush()
 
     def add(self, o: JobOutcome) -> None:
         if o.status == "failed":
             self._ew.writerow([o.id, o.path, o.error])
         prob = "" if math.isnan(o.top_probability) else f"{o.top_probability:.4f}"
-        self._sw.writerow([o.id, o.path, o.status, f"{o.seconds:.3f}", o.top_label, prob, o.error])
+        stages = [f"{o.timings[k]:.3f}" if k in o.timings else "" for k in self.STAGES]
+        self._sw.writerow([o.id, o.path, o.status, f"{o.seconds:.3f}", o.top_label, prob, o.error,
+                           *stages])
         self._flush()
 
     def _flush(self) -> None:
