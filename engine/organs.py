@@ -100,13 +100,26 @@ def from_labelmap(path_or_array, volume: CTVolume, mapping: dict[int, int] | str
         resampled = data
     else:
         data, affine = canonicalize(data, affine)
-        # scan voxel -> world -> label voxel, nearest neighbour, outside = 0
-        m = np.linalg.inv(affine) @ volume.affine
-        resampled = ndimage.affine_transform(
-            data, m[:3, :3], offset=m[:3, 3], output_shape=volume.shape, order=0, mode="constant", cval=0
-        )
+        resampled = _nearest(data, np.linalg.inv(affine) @ volume.affine, volume.shape)
     lut = _lut(mapping, int(resampled.max()) if resampled.size else 0)
     return lut[resampled]
+
+
+def _nearest(data: np.ndarray, m: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour resampling: out[ijk] = data[rint(m @ ijk)], 0 outside ``data``.
+
+    ``m`` maps output voxel indices to input voxel indices (scan voxel -> world -> label
+    voxel).  Done one output slice at a time to bound memory.
+    """
+    out = np.zeros(shape, data.dtype)
+    gi, gj = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    base = m[:3, 0, None, None] * gi + m[:3, 1, None, None] * gj + m[:3, 3, None, None]  # (3, ni, nj)
+    lim = np.array(data.shape)[:, None, None]
+    for k in range(shape[2]):
+        idx = np.rint(base + m[:3, 2, None, None] * k).astype(np.int64)
+        ok = np.all((idx >= 0) & (idx < lim), axis=0)
+        out[:, :, k][ok] = data[idx[0][ok], idx[1][ok], idx[2][ok]]
+    return out
 
 
 def _read_labelmap(path: Path) -> tuple[np.ndarray, np.ndarray]:
