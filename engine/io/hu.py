@@ -14,6 +14,8 @@ import numpy as np
 from engine.io.errors import NonFiniteValuesError, ValuesClippedWarning
 
 _I16 = np.iinfo(np.int16)
+#: integer rescale is exact in int64 for 32-bit stored values below this (issue-6 fuzzing)
+_EXACT_LIMIT = 2**24
 
 
 class HUConverter:
@@ -42,6 +44,8 @@ class HUConverter:
             stored.dtype.kind in "iub"
             and float(slope).is_integer()
             and float(intercept).is_integer()
+            and abs(slope) < _EXACT_LIMIT  # huge integral floats (1e308) overflow int64
+            and abs(intercept) < _EXACT_LIMIT
         ):
             values = stored.astype(np.int64) * int(slope) + int(intercept)
         else:

@@ -57,6 +57,9 @@ def test_nifti_mutations_load_or_raise_ctcam_error(case):
                           (0x00280011, ("bytes", (65535).to_bytes(2, "little")), True)),
                    syntax=None, file=0, byte_edits=(), cut=None))
 @example(DicomCase(edits=(), syntax="1.2.840.10008.1.2.2", file=2, byte_edits=(), cut=None))
+# regression (tools/fuzz.py): an integral but huge RescaleSlope overflowed int64 (OverflowError)
+@example(DicomCase(edits=((0x00281053, ("text", "1e308"), False),), syntax=None, file=1,
+                   byte_edits=(), cut=None))
 def test_dicom_mutations_load_or_raise_ctcam_error(case):
     run_dicom(case)
 
