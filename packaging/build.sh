@@ -35,5 +35,14 @@ start=$(date +%s)
 nice -n "$NICE" pyinstaller --noconfirm --clean --log-level WARN \
   --distpath dist --workpath build/pyinstaller packaging/ctcam.spec
 end=$(date +%s)
+# Desktop integration travels with the bundle: dist/ctcam/install.sh installs it.
+mkdir -p dist/ctcam/share
+cp packaging/ctcam.desktop packaging/ctcam-mime.xml dist/ctcam/share/
+cp packaging/install.sh dist/ctcam/install.sh
 echo "built dist/ctcam in $((end - start)) s, $(du -sh dist/ctcam | cut -f1) ($(find dist/ctcam -type f | wc -l) files)"
 echo "smoke test: bash packaging/smoke.sh"
+if [ "${CTCAM_BUILD_TARBALL:-0}" = 1 ]; then
+  ver=$(python -c "import importlib.metadata as m; print(m.version('ctcam'))")
+  tar -C dist -czf "dist/ctcam-$ver-linux-$(uname -m).tar.gz" ctcam
+  echo "archive: $(du -sh dist/ctcam-$ver-linux-$(uname -m).tar.gz)"
+fi

@@ -71,7 +71,7 @@ def svg() -> str:
     cx, cy, rad = BLOB
 
     def rgb(c):
-        return "#%02x%02x%02x" % c
+        return "#" + "".join(f"{v:02x}" for v in c)
 
     def ell(box, colour, extra=""):
         a, b, c, e = box
