@@ -50,6 +50,7 @@ class FindingsPanel(QtWidgets.QWidget):
     def __init__(self, state: ViewerState, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        self.findings: list[Finding] = []  # rows of the result shown; set by set_findings
         self.model = QtGui.QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
         for c, tip in enumerate(COLUMN_TIPS):
@@ -89,7 +90,9 @@ class FindingsPanel(QtWidgets.QWidget):
 
         self.tree.selectionModel().currentChanged.connect(self._on_current)
         state.events.connect("label", self._on_state_label)
-        state.events.connect("result", lambda r: self.set_findings(None) if r is None else None)
+        # A new result (or none) makes the rows of the previous one stale: clear them at once,
+        # so a label set before ``set_findings`` never reads another result's findings.
+        state.events.connect("result", lambda _r: self.set_findings(None))
 
     # -- content ------------------------------------------------------------------------
     def set_findings(self, findings: list[Finding] | None) -> None:

@@ -143,3 +143,31 @@ def test_exports_csv_json_nifti_png(qtbot, window, volume, tmp_path):
     assert np.abs(np.array(np.unravel_index(np.argmax(data), data.shape)) - LESION_IJK).max() <= 1
     assert (out / "maps" / "gradcam" / "left_lung__nodule.nii.gz").exists()
     assert (out / "shot.png").stat().st_size > 1000
+
+
+def test_label_set_right_after_set_result_before_findings(qtbot, volume):
+    """Regression: ``state.label`` set between ``set_result`` and ``set_findings`` raised
+    AttributeError ('FindingsPanel' object has no attribute 'findings') on a fresh panel, and
+    on a used panel described the *previous* result's finding."""
+    from viewer.findings import summarise
+    from viewer.findings_panel import FindingsPanel
+    from viewer.state import ViewerState
+
+    state = ViewerState()
+    panel = FindingsPanel(state)
+    qtbot.addWidget(panel)
+    state.set_scan(volume, "scan-a")
+    result = make_result(volume)
+    state.set_result(result)
+    state.label = 0  # raised AttributeError before the fix
+    assert panel.readout.text() == ""
+    panel.set_findings(summarise(result, volume.affine))
+    state.label = 1
+    assert "Right lung" in panel.readout.text()
+    # a second result: the first one's rows are gone before its own findings arrive
+    other = make_result(volume)
+    other.probabilities = np.array([0.1, 0.7, 0.3])
+    state.set_result(other)
+    assert panel.findings == [] and panel.model.rowCount() == 0
+    state.label = 1
+    assert panel.readout.text() == ""
