@@ -110,7 +110,7 @@ def generate(
     grid = make_grid(anat, size, r_grid, shape, spacing)
     res = grid.h
     cm_u, eff_u = r_les.random(2)
-    scale = 1.22 + 0.23 * cm_u if labels["heart/cardiomegaly"] else 1.0
+    scale = 1.2 + 0.2 * cm_u if labels["heart/cardiomegaly"] else 1.0
     eff_lo = max(6.0, 2.0 * res)
     eff = eff_lo + (max(20.0, eff_lo + 4) - eff_lo) * eff_u if labels["heart/pericardial_effusion"] else 0.0
     anat.finish(r_anat, scale, eff)

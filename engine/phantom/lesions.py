@@ -18,9 +18,9 @@ pleural_effusion            0..20            depth 15..45        dependent (post
 emphysema                   -1000..-950      pockets 4..16       scattered pockets, upper zones
 atelectasis                 25..60           band/wedge          base plate or posterior wedge
 calcified_granuloma         600..1200        max(4, 1.5 res)..9  tiny dense round spot
-cardiomegaly                heart 38..50     heart x1.22..1.45   the enlarged heart
+cardiomegaly                heart 38..50     heart x1.2..1.4     the enlarged heart
 pericardial_effusion        0..20            rim 6..20           fluid rim inside the sac
-coronary_calcification      300..1000        max(2, 1.1 res)..6  spots on coronary paths
+coronary_calcification      400..1100        max(3, 1.1 res)..7  spots on coronary paths
 ==========================  ===============  ==================  ==============================
 """
 
@@ -289,6 +289,6 @@ class LesionSampler:
                 g = p - c
                 g /= np.linalg.norm(g)
                 p = p - (d - a.epi_fat * 0.5) * g
-            r = rng.uniform(max(1.0, 0.55 * self.res), max(3.0, 0.55 * self.res + 1))
-            parts.append(Part(p - r - 1, p + r + 1, sphere(p, r), rng.uniform(300, 1000), centre=p))
+            r = rng.uniform(max(1.5, 0.55 * self.res), max(3.5, 0.55 * self.res + 1.5))
+            parts.append(Part(p - r - 1, p + r + 1, sphere(p, r), rng.uniform(400, 1100), centre=p))
         return Lesion("heart/coronary_calcification", parts)

@@ -69,13 +69,19 @@ def _gauss_kernel_sq_sum(sigma: float) -> float:
     return float((k * k).sum())
 
 
-def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0):
-    """Paint the union of tubes (radii grown by ``grow`` mm); returns its sparse occupancy."""
+def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0, within=None):
+    """Paint the union of tubes (radii grown by ``grow`` mm); returns its sparse occupancy.
+
+    ``within`` (an occupancy array on the grid) confines the paint, e.g. intrapulmonary
+    airways to the lungs.
+    """
     if min_r > 0:
         caps = caps.select(np.maximum(caps.ra, caps.rb) + grow >= min_r)
     if grow:
         caps = caps.offset(grow)
     lin, occ = union_occupancy(caps, grid, h)
+    if within is not None:
+        occ = occ * within.reshape(-1)[lin]
     paint_sparse(hu, lin, occ, value)
     return lin, occ
 
@@ -155,8 +161,8 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     aw = Capsules.concat([trees[side]["airways"] for side in ("right", "left")])
     aw = aw.select(np.maximum(aw.ra, aw.rb) >= 0.4 * h)
     wall_a, wall_b = np.maximum(0.5, 0.18 * aw.ra), np.maximum(0.5, 0.18 * aw.rb)
-    _paint_tubes(hu, grid, Capsules(aw.a, aw.b, aw.ra + wall_a, aw.rb + wall_b), 0.0, h)
-    air = _paint_tubes(hu, grid, aw, -1000.0, h)
+    _paint_tubes(hu, grid, Capsules(aw.a, aw.b, aw.ra + wall_a, aw.rb + wall_b), 0.0, h, within=lung_occ)
+    air = _paint_tubes(hu, grid, aw, -1000.0, h, within=lung_occ)
 
     # -- bones -------------------------------------------------------------------------
     _paint_spine(hu, grid, anat, style, x, y, z, h)
@@ -228,9 +234,12 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     noise *= F32(style.noise / gain)
     hu += noise
     del noise
-    hu = ndimage.gaussian_filter(hu, sig, mode="nearest", truncate=3.0)
-    np.clip(hu, -1024, 3071, out=hu)
-    return np.rint(hu).astype(np.int16), organs, masks
+    out = np.empty_like(hu)
+    ndimage.gaussian_filter(hu, sig, output=out, mode="nearest", truncate=3.0)
+    del hu
+    np.clip(out, -1024, 3071, out=out)
+    np.rint(out, out=out)
+    return out.astype(np.int16), organs, masks
 
 
 def _paint_spine(hu, grid, a: Anatomy, st: Style, x, y, z, h):

@@ -175,8 +175,9 @@ def test_dense_and_heart_findings_hu(small_all):
         # a nodule is solid: at least its core is far denser than lung (small ones blur)
         assert c.volume.hu[c.masks[f"{side}/nodule"]].max() > -400
     for side in ("right_lung", "left_lung"):
-        assert c.volume.hu[c.masks[f"{side}/calcified_granuloma"]].max() > 180
-    assert c.volume.hu[c.masks["heart/coronary_calcification"]].max() > 180
+        # denser than any soft tissue even when a 4 mm spot is averaged over 3 mm slices
+        assert c.volume.hu[c.masks[f"{side}/calcified_granuloma"]].max() > 130
+    assert c.volume.hu[c.masks["heart/coronary_calcification"]].max() > 130  # Agatston threshold
     assert -15 < _median(c, c.masks["heart/pericardial_effusion"]) < 40
     # cardiomegaly: the heart region is bigger than the same patient's normal heart
     normal = generate(11, "small", prevalence={k: (1.0 if split_label(k)[0] != "heart" else 0.0) for k in LABELS})
