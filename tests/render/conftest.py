@@ -17,9 +17,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from synthetic_chest import make_chest  # noqa: E402
 
-ORGAN_NAMES = {1: "right lung", 2: "heart", 3: "left lung"}
-ORGAN_COLORS = {1: (90, 160, 230), 2: (230, 90, 90), 3: (90, 200, 140)}
-
 
 @pytest.fixture(scope="session")
 def chest():

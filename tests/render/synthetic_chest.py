@@ -14,6 +14,8 @@ from engine.volume import CTVolume
 RIGHT_LUNG_CENTER = np.array([70.0, -5.0, 15.0])
 LEFT_LUNG_CENTER = np.array([-70.0, -5.0, 15.0])
 HEART_CENTER = np.array([-20.0, 35.0, -35.0])
+ORGAN_NAMES = {1: "right lung", 2: "heart", 3: "left lung"}
+ORGAN_COLORS = {1: (90, 160, 230), 2: (230, 90, 90), 3: (90, 200, 140)}
 
 
 def _grid_affine(shape, spacing) -> np.ndarray:

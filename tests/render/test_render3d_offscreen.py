@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ORGAN_COLORS, ORGAN_NAMES
 from PIL import Image
-from synthetic_chest import LEFT_LUNG_CENTER, RIGHT_LUNG_CENTER, blob_map
+from synthetic_chest import LEFT_LUNG_CENTER, ORGAN_COLORS, ORGAN_NAMES, RIGHT_LUNG_CENTER, blob_map
 
 from engine.errors import CTCamError
 from viewer.render3d_scene import Render3DError

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ORGAN_COLORS, ORGAN_NAMES
 from PIL import Image
-from synthetic_chest import LEFT_LUNG_CENTER, blob_map
+from synthetic_chest import LEFT_LUNG_CENTER, ORGAN_COLORS, ORGAN_NAMES, blob_map
 
 from viewer.render3d import Render3DError, Render3DView
 

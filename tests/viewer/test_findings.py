@@ -5,9 +5,9 @@ import json
 
 import nibabel as nib
 import numpy as np
-from conftest import LESION_IJK, make_result
-from helpers import grab_rgb, open_and_wait, show_result, write_case
 from PySide6 import QtCore, QtWidgets
+from viewer_case import LESION_IJK, make_result
+from viewer_helpers import grab_rgb, open_and_wait, show_result, write_case
 
 from viewer.findings_panel import INDEX_ROLE
 

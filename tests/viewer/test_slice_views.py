@@ -1,8 +1,8 @@
 """Slice views: opening, linked cursor, stepping, W/L keys, radiological orientation, panes."""
 
 import numpy as np
-from helpers import grab_rgb, open_and_wait, scene_to_viewport, wheel, write_case
 from PySide6 import QtCore
+from viewer_helpers import grab_rgb, open_and_wait, scene_to_viewport, wheel, write_case
 
 from engine.volume import CTVolume
 from viewer import geometry

@@ -3,9 +3,9 @@
 import threading
 import time
 
-from conftest import make_result
-from helpers import open_and_wait, show_result, write_case
 from PySide6 import QtWidgets
+from viewer_case import make_result
+from viewer_helpers import open_and_wait, show_result, write_case
 
 from engine.errors import CTCamError
 from engine.results import Progress
