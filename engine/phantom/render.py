@@ -87,7 +87,52 @@ def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0, within
 
 
 def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style, noise_rng):
-    """Returns (hu int16, organs uint8, masks {label: bool array})."""
+    """Returns (hu int16, organs uint8, masks {label: bool array}).
+
+    Anatomy and lesions are drawn in the box around the body only (air elsewhere), then
+    scanner noise and blur are applied to the whole field of view.
+    """
+    b = anat.body
+    box = grid.box(np.array([b.cx - b.a - 3, b.cy - b.b - 3, -1e9]), np.array([b.cx + b.a + 3, b.cy + b.b + 3, 1e9]))
+    if box is None:
+        hu_c, organs_c, masks_c = None, None, {}
+    else:
+        start = [sl.start for sl in box]
+        sub = Grid(
+            tuple(sl.stop - sl.start for sl in box),
+            grid.spacing,
+            tuple(o + i * s for o, i, s in zip(grid.origin, start, grid.spacing)),
+        )
+        hu_c, organs_c, masks_c = _render_body(anat, trees, lesions, sub, style)
+    hu = np.full(grid.shape, -1000.0, dtype=F32)
+    organs = np.zeros(grid.shape, np.uint8)
+    masks = {}
+    if box is not None:
+        hu[box] = hu_c
+        organs[box] = organs_c
+        for label, m in masks_c.items():
+            full = np.zeros(grid.shape, bool)
+            full[box] = m
+            masks[label] = full
+    del hu_c, organs_c, masks_c
+
+    # -- scanner: correlated noise, then blur ------------------------------------------------
+    sig = (style.blur_xy, style.blur_xy, style.blur_z)
+    gain = math.sqrt(np.prod([_gauss_kernel_sq_sum(s) for s in sig]))
+    noise = noise_rng.standard_normal(grid.shape, dtype=F32)
+    noise *= F32(style.noise / gain)
+    hu += noise
+    del noise
+    out = np.empty_like(hu)
+    ndimage.gaussian_filter(hu, sig, output=out, mode="nearest", truncate=3.0)
+    del hu
+    np.clip(out, -1024, 3071, out=out)
+    np.rint(out, out=out)
+    return out.astype(np.int16), organs, masks
+
+
+def _render_body(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style):
+    """Noise-free HU, organ map and lesion masks on ``grid`` (float32 HU)."""
     h = grid.h
     x, y, z = grid.coords()
     shape = grid.shape
@@ -102,6 +147,7 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     for sx in (1, -1):  # paraspinal muscles
         px, py = (x - F32(sx * (anat.r_vb[0] + 14))) * F32(1 / 24), (y - F32(anat.y_canal - 8)) * F32(1 / 26)
         d = np.minimum(d, (np.sqrt(px * px + py * py) - F32(1)) * F32(24))
+    np.maximum(d, anat.body.sdf(x, y, z) + F32(3.0), out=d)  # under the skin and some fat
     paint(hu, occupancy(d, h), style.muscle)
     d_cav = anat.cavity.sdf(x, y, z)
     paint(hu, occupancy(d_cav, h), style.med_fat)
@@ -227,19 +273,7 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
             m[hbox] = (hs >= F32(anat.epi_fat)) & (hs < F32(anat.epi_fat + anat.peri_eff))
             masks["heart/pericardial_effusion"] = m & (organs == ORGAN_CODES["heart"])
 
-    # -- scanner: correlated noise, then blur ------------------------------------------------
-    sig = (style.blur_xy, style.blur_xy, style.blur_z)
-    gain = math.sqrt(np.prod([_gauss_kernel_sq_sum(s) for s in sig]))
-    noise = noise_rng.standard_normal(shape, dtype=F32)
-    noise *= F32(style.noise / gain)
-    hu += noise
-    del noise
-    out = np.empty_like(hu)
-    ndimage.gaussian_filter(hu, sig, output=out, mode="nearest", truncate=3.0)
-    del hu
-    np.clip(out, -1024, 3071, out=out)
-    np.rint(out, out=out)
-    return out.astype(np.int16), organs, masks
+    return hu, organs, masks
 
 
 def _paint_spine(hu, grid, a: Anatomy, st: Style, x, y, z, h):
