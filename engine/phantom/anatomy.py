@@ -122,7 +122,7 @@ class Anatomy:
         self.dome_y = u(-5, 15) + ycc
         self.apex_x = (u(35, 55), -u(35, 55))
         self.apex_y = ycc - u(5, 25)
-        self.apex_k = u(0.006, 0.011)
+        self.apex_k = u(0.010, 0.018)
         self.apex_drop = (0.0, u(-8, 8))  # left apex relative height
         self.deform = [
             (u(2, 5), rng.uniform(0.012, 0.035, 3), rng.uniform(0, 2 * math.pi, 3)) for _ in range(2)

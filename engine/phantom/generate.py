@@ -118,9 +118,9 @@ def generate(
     trees = {}
     for side in ("right", "left"):
         vessels = []
-        art, gen = grow_tree(r_tree, anat.pa_ends[side], anat.sample_lung_points(r_tree, side, 200, 6.0), 6.5)
+        art, gen = grow_tree(r_tree, anat.pa_ends[side], anat.sample_lung_points(r_tree, side, 320, 5.0), 6.5)
         vessels.append(art)
-        vein, _ = grow_tree(r_tree, anat.vein_roots[side], anat.sample_lung_points(r_tree, side, 160, 6.0), 6.0)
+        vein, _ = grow_tree(r_tree, anat.vein_roots[side], anat.sample_lung_points(r_tree, side, 260, 5.0), 6.0)
         vessels.append(vein)
         trees[side] = {"vessels": vessels, "airways": airway_from_vessels(art, gen, r_tree)}
 
