@@ -38,6 +38,13 @@ from engine.resources import bundled_model_paths, resources_dir
 METHODS = ("hirescam", "gradcam")
 
 
+def _rel(path: Path | None) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))  # type: ignore[arg-type]
+    except ValueError:
+        return str(path)
+
+
 def base_model_paths() -> tuple[Path, Path]:
     d = resources_dir() / "model" / "base"
     return d / "axialnet_base.safetensors", d / "axialnet_base.json"
@@ -122,8 +129,20 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
     log(f"data ready in {time.perf_counter() - t0:.0f} s")
     result: dict[str, Any] = {"n_cases": int(n_cases), "models": {}}
     extra: dict[str, Any] = {}
+    out.mkdir(parents=True, exist_ok=True)
     for name, lm in loaded.items():
         t1 = time.perf_counter()
+        sha = lm.card["weights"]["sha256"]
+        partial = out / f"partial-{name}.json"  # lets a run score one model at a time
+        if partial.is_file():
+            saved = json.loads(partial.read_text(encoding="utf-8"))
+            if saved.get("sha256") == sha and saved.get("n_cases") == n_cases and saved.get("n_val") == n_val:
+                result["models"][name] = saved["result"]
+                extra[name] = saved["extra"]
+                extra[name]["thresholds"] = {m: {int(k): v for k, v in t.items()}
+                                             for m, t in extra[name]["thresholds"].items()}
+                log(f"{name}: reused {partial}")
+                continue
         logits, loc_test = score_model(lm, test)
         _, loc_val = score_model(lm, val)
         aucs = auroc_per_label(test.y, logits)
@@ -135,11 +154,13 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
             "mass_in_organ": mass,
         }
         extra[name] = {"thresholds": thr, "prevalence": test.y.mean(0).tolist(),
-                       "card": str(lm.card_path), "sha256": lm.card["weights"]["sha256"],
+                       "card": _rel(lm.card_path), "sha256": sha,
                        "training": lm.card.get("training", {})}
+        partial.write_text(json.dumps({"sha256": sha, "n_cases": n_cases, "n_val": n_val,
+                                       "result": result["models"][name], "extra": extra[name]}),
+                           encoding="utf-8")
         log(f"{name}: macro AUROC {np.nanmean(aucs):.4f}, OrganIoU {iou}, mass {mass} "
             f"({time.perf_counter() - t1:.0f} s)")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (out / "evaluation.md").write_text(markdown(result, extra, labels, n_val), encoding="utf-8")
     return result
@@ -219,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--update-cards", action="store_true", help="write test metrics into the cards")
+    p.add_argument("--only", choices=("base", "mask"), help="score one model now (kept in OUT/partial-*.json)")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -226,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         "base": tuple(Path(v) for v in a.base) if a.base else base_model_paths(),
         "mask": tuple(Path(v) for v in a.mask) if a.mask else bundled_model_paths(),
     }
+    if a.only:
+        models = {a.only: models[a.only]}
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -38,6 +38,7 @@ from engine.model.dataset import (
     ArrayDataset,
     cached_phantom_dataset,
     folder_dataset,
+    pool_cells,
 )
 from engine.model.loading import hardware_string, new_card, save_model, select_device
 from engine.model.losses import DEFAULT_LAMBDA, classification_loss, mask_loss
@@ -74,7 +75,7 @@ class TrainConfig:
     spacing_mm: list[float] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["spacing_mm"]))
     stem_width: int = 16
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
-    strides: list[int] = field(default_factory=lambda: [1, 2, 2])
+    strides: list[int] = field(default_factory=lambda: [2, 2, 1])
     reduce_widths: list[int] = field(default_factory=lambda: [32, 16])
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
@@ -172,10 +173,17 @@ def load_data(cfg: TrainConfig, prep: dict[str, Any], map_shape: tuple[int, int,
                 "n_val": len(val), "organ_codes": organ_codes}
         return train, val, labels, info
     labels = list(LABELS)
-    train = cached_phantom_dataset(cfg.cache, "train", cfg.n_train, prep, map_shape, labels,
+    # organ coverage is cached on a fine cell grid (8 x 8 voxels x 3 slices) and pooled to
+    # the model's map grid, so models with coarser maps share one cache
+    cell_shape = (prep["shape"][0] // 8, prep["shape"][1] // 8, prep["shape"][2] // 3)
+    if any(c % m for c, m in zip(cell_shape, map_shape)):
+        cell_shape = map_shape
+    train = cached_phantom_dataset(cfg.cache, "train", cfg.n_train, prep, cell_shape, labels,
                                    ORGAN_CODES, workers=cfg.workers, log=log)
-    val = cached_phantom_dataset(cfg.cache, "val", cfg.n_val, prep, map_shape, labels,
+    val = cached_phantom_dataset(cfg.cache, "val", cfg.n_val, prep, cell_shape, labels,
                                  ORGAN_CODES, workers=cfg.workers, log=log)
+    train.organ_cells = pool_cells(train.organ_cells, map_shape)
+    val.organ_cells = pool_cells(val.organ_cells, map_shape)
     info = {
         "data": "synthetic chest CT phantoms (engine.phantom.generate, size='model')",
         "n_train": cfg.n_train, "n_val": cfg.n_val,

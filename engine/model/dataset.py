@@ -107,6 +107,22 @@ def organ_cell_fractions(organs: np.ndarray, codes: Sequence[int],
     return out
 
 
+def pool_cells(cells: np.ndarray, map_shape: Sequence[int]) -> np.ndarray:
+    """Organ coverage (..., n_organs, ci, cj, ck) on a finer cell grid -> ``map_shape``.
+
+    Exact when the fine cells nest in the coarse ones (the fraction of a block is the mean
+    of its sub-blocks' fractions)."""
+    fine = cells.shape[-3:]
+    if tuple(fine) == tuple(map_shape):
+        return cells
+    f = [a // b for a, b in zip(fine, map_shape)]
+    if any(a % b for a, b in zip(fine, map_shape)):
+        raise ValueError(f"cell grid {fine} does not nest in map grid {tuple(map_shape)}")
+    lead = cells.shape[:-3]
+    r = cells.reshape(*lead, map_shape[0], f[0], map_shape[1], f[1], map_shape[2], f[2])
+    return np.rint(r.astype(np.float32).mean(axis=(-5, -3, -1))).astype(np.uint8)
+
+
 def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.ndarray | None,
                 prep: dict[str, Any], map_shape: Sequence[int], codes: Sequence[int]
                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

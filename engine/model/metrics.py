@@ -53,10 +53,18 @@ def localisation_scores(up: torch.Tensor, inside: torch.Tensor,
     lo = pos.min(1, keepdim=True).values
     hi = pos.max(1, keepdim=True).values
     norm = (pos - lo) / (hi - lo).clamp_min(1e-30)
-    ious = []
-    for t in thresholds:
-        b = (norm > t) & (hi > 0)
-        a_in = (b & ins).sum(1).double()
-        a_all = b.sum(1).double()
-        ious.append(torch.where(a_all > 0, a_in / a_all.clamp_min(1), torch.zeros_like(a_all)))
-    return torch.stack(ious, 1).numpy(), mass.double().numpy()
+    # counts above each threshold in one pass: bucket = number of thresholds < value
+    thr = torch.as_tensor(np.asarray(thresholds, dtype=np.float32))
+    n_t = len(thr)
+    bucket = torch.searchsorted(thr, norm.contiguous(), right=False)  # value > thr[:bucket]
+    ious = np.zeros((pos.shape[0], n_t))
+    for r in range(pos.shape[0]):
+        if float(hi[r]) <= 0:
+            continue
+        all_counts = torch.bincount(bucket[r], minlength=n_t + 1).double()
+        in_counts = torch.bincount(bucket[r][ins[r]], minlength=n_t + 1).double()
+        above_all = all_counts.flip(0).cumsum(0).flip(0)[1:]  # value > thr[t]
+        above_in = in_counts.flip(0).cumsum(0).flip(0)[1:]
+        ious[r] = torch.where(above_all > 0, above_in / above_all.clamp_min(1),
+                              torch.zeros_like(above_all)).numpy()
+    return ious, mass.double().numpy()
