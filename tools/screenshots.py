@@ -47,6 +47,22 @@ def _shoot(app, win, path: Path, settle: float = 0.8) -> None:
     print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
+def left_lung_finding(win, findings):
+    """The most probable left-lung finding whose HiResCAM peak lies in the left lung (so the
+    picture shows a map where the finding is), else the most probable left-lung finding."""
+    import numpy as np
+
+    res, vol = win.state.result, win.state.volume
+    codes = (res.card.get("organ_codes") or {}) if res is not None else {}
+    left = [f for f in findings if f.organ == "left_lung"] or findings
+    if res is not None and res.organ_map is not None and "left_lung" in codes:
+        for f in left:
+            ijk = np.clip(np.rint(vol.index(np.array(f.peak_ras))).astype(int), 0, np.array(vol.shape) - 1)
+            if int(res.organ_map[tuple(ijk)]) == int(codes["left_lung"]):
+                return f
+    return left[0]
+
+
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     sys.path.insert(0, str(ROOT))
@@ -68,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     s = win.state
     findings = sorted(win.findings, key=lambda f: -f.probability)
-    left = next((f for f in findings if f.organ == "left_lung"), findings[0])
+    left = left_lung_finding(win, findings)
 
     win.findings_panel.select_label(left.index)
     s.apply_preset("lung")

@@ -168,7 +168,8 @@ class Controls(QtWidgets.QWidget):
         vmin, vmax, units = rng
         diverging = self.overlay.diverging(method)
         what = METHOD_TITLES[method] if not s.side_by_side else "HiResCAM | Grad-CAM"
-        caption = f"{what}: {units}"
+        # the difference's units already start with "HiResCAM − Grad-CAM"
+        caption = units if method == "difference" else f"{what}: {units}"
         if s.normalisation == "none":
             caption += " (not normalised)"
         if not s.signed and method != "difference":

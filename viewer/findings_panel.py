@@ -22,7 +22,18 @@ COLUMN_TIPS = ["Organ and abnormality (label of the model card)", "Model probabi
 
 
 class ProbabilityBarDelegate(QtWidgets.QStyledItemDelegate):
-    """Draws a horizontal bar proportional to the probability, with the percentage."""
+    """A horizontal bar proportional to the probability, with the percentage written *beside*
+    it in the view's text colour (text drawn on the bar itself was unreadable where it
+    crossed the bar's edge)."""
+
+    BAR_MIN = 48  # px
+
+    def _text_width(self, option) -> int:
+        return option.fontMetrics.horizontalAdvance("100%") + 6
+
+    def sizeHint(self, option, index) -> QtCore.QSize:
+        hint = super().sizeHint(option, index)
+        return QtCore.QSize(self.BAR_MIN + self._text_width(option) + 8, hint.height())
 
     def paint(self, painter: QtGui.QPainter, option, index) -> None:
         value = index.data(SORT_ROLE)
@@ -33,16 +44,23 @@ class ProbabilityBarDelegate(QtWidgets.QStyledItemDelegate):
         style = option.widget.style() if option.widget else QtWidgets.QApplication.style()
         option.text = ""
         style.drawControl(QtWidgets.QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
-        r = option.rect.adjusted(3, 4, -3, -4)
+        value = min(1.0, max(0.0, float(value)))
+        text_w = self._text_width(option)
+        cell = option.rect.adjusted(3, 0, -3, 0)
+        bar = QtCore.QRectF(cell.x(), cell.y() + 3, max(8, cell.width() - text_w), cell.height() - 6)
         painter.save()
+        painter.setPen(QtGui.QColor(110, 110, 110))
+        painter.setBrush(QtGui.QColor(235, 235, 235))
+        painter.drawRect(bar.adjusted(0, 0, -1, -1))
         painter.setPen(QtCore.Qt.PenStyle.NoPen)
-        painter.setBrush(QtGui.QColor(70, 70, 70))
-        painter.drawRect(r)
-        colour = QtGui.QColor(230, 90, 60) if value >= 0.5 else QtGui.QColor(90, 150, 220)
-        painter.setBrush(colour)
-        painter.drawRect(QtCore.QRectF(r.x(), r.y(), r.width() * float(value), r.height()))
-        painter.setPen(QtGui.QColor(255, 255, 255))
-        painter.drawText(r, QtCore.Qt.AlignmentFlag.AlignCenter, f"{100 * value:.0f}%")
+        painter.setBrush(QtGui.QColor(215, 70, 40) if value >= 0.5 else QtGui.QColor(50, 120, 200))
+        painter.drawRect(QtCore.QRectF(bar.x(), bar.y(), (bar.width() - 1) * value, bar.height() - 1))
+        selected = bool(option.state & QtWidgets.QStyle.StateFlag.State_Selected)
+        role = QtGui.QPalette.ColorRole.HighlightedText if selected else QtGui.QPalette.ColorRole.Text
+        painter.setPen(option.palette.color(role))
+        text_rect = QtCore.QRectF(bar.right(), cell.y(), cell.right() - bar.right(), cell.height())
+        painter.drawText(text_rect, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                         f"{100 * value:.0f}%")
         painter.restore()
 
 
@@ -126,6 +144,8 @@ class FindingsPanel(QtWidgets.QWidget):
                 share = f.organ_share.get(m)
                 it = QtGui.QStandardItem("—" if share is None else f"{100 * share:.0f}%")
                 it.setData(-1.0 if share is None else share, SORT_ROLE)
+                if share is None:
+                    it.setToolTip("No positive map values (or no organ map): nothing to locate")
                 it.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 items.append(it)
             for it in items:
@@ -139,7 +159,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.tree.sortByColumn(1, QtCore.Qt.SortOrder.DescendingOrder)
         for c in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(c)
-        self.tree.setColumnWidth(1, max(90, self.tree.columnWidth(1)))
+        self.tree.setColumnWidth(1, max(120, self.tree.columnWidth(1)))
 
     def proxy_index_of(self, label: int) -> QtCore.QModelIndex:
         for r in range(self.proxy.rowCount()):

@@ -39,6 +39,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.findings: list = []
         self.organs_for_scan = None
         self.last_message = ""
+        self.export3d_dialog = None
 
         self.state = ViewerState()
         self.overlay = OverlayModel(self.state)
@@ -75,7 +76,16 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.resizeDocks([self.findDockWidget("findings")], [460], QtCore.Qt.Orientation.Horizontal)
+        self._docks_sized = False  # sized on the first show (ignored before the window exists)
+
+    def showEvent(self, ev: QtGui.QShowEvent) -> None:
+        super().showEvent(ev)
+        if not self._docks_sized:
+            self._docks_sized = True
+            # wide enough for "Ground glass opacity" and the probability bars
+            width = max(460, min(560, self.width() // 3))
+            QtCore.QTimer.singleShot(0, lambda: self.resizeDocks(
+                [self.findDockWidget("findings")], [width], QtCore.Qt.Orientation.Horizontal))
 
     def findDockWidget(self, name: str) -> QtWidgets.QDockWidget:
         return self.findChild(QtWidgets.QDockWidget, name)
@@ -113,6 +123,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "maps": e.addAction("Heat maps (NIfTI, scan geometry)…", self.export_maps_dialog),
             "csv": e.addAction("Findings (CSV)…", lambda: self.export_findings_dialog("csv")),
             "json": e.addAction("Findings (JSON)…", lambda: self.export_findings_dialog("json")),
+            "3d_png": e.addAction("3D view (PNG)…", lambda: self.export_3d("screenshot")),
+            "3d_gif": e.addAction("3D turntable (GIF)…", lambda: self.export_3d("turntable")),
         }
         f.addSeparator()
         f.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
@@ -421,9 +433,67 @@ class MainWindow(QtWidgets.QMainWindow):
             log.warning("3D view unavailable: %s", exc)
             self.view_area.view3d.setText(f"3D view unavailable:\n{exc}")
             return
-        self.view_area.set_3d_widget(widget)
+        from viewer.view3d_panel import View3DPanel
+
         self.view3d = widget
         self.view3d_link = View3DLink(self.state, self.overlay, widget)
+        self.view3d_panel = View3DPanel(self.state, self.overlay, widget, self.view3d_link.reset_camera,
+                                        self.export_3d)
+        self.view_area.set_3d_widget(self.view3d_panel)
+
+    def export_3d(self, kind: str, path: str | None = None, n_frames: int = 36) -> None:
+        """Write the 3D view as PNG (``kind="screenshot"``) or a turntable GIF, rendered in a
+        separate process (viewer.render3d_export) with a progress dialog and Cancel."""
+        if self.view3d is None or self.state.volume is None:
+            self.show_error("export", "Nothing to export yet: open a scan first (and keep the 3D view on).")
+            return
+        ext, title = ("png", "3D view (PNG)") if kind == "screenshot" else ("gif", "3D turntable (GIF)")
+        if path is None:
+            stem = "ctcam-3d" if kind == "screenshot" else "ctcam-turntable"
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, f"Save {title}", str(Path(self._last_dir()) / f"{stem}.{ext}"), f"{ext.upper()} (*.{ext})")
+        if not path:
+            return
+        from viewer.render3d_export import export_job, export_spec
+
+        spec = export_spec(self.view3d)
+        self._end_export3d()  # a new export supersedes (cancels) a running one
+        dlg = QtWidgets.QProgressDialog(f"Rendering the {title}…", "Cancel", 0, 1000, self)
+        dlg.setObjectName("export3d_progress")
+        dlg.setWindowTitle("ctcam")
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.canceled.connect(lambda: self.runner.cancel("export3d"))
+
+        def on_progress(kind_: str, fraction: float, message: str) -> None:
+            if kind_ == "export3d":
+                dlg.setValue(int(1000 * fraction))
+                dlg.setLabelText(message)
+
+        def on_done(kind_: str) -> None:
+            if kind_ == "export3d" and not self.runner.is_busy("export3d"):
+                self._end_export3d()
+
+        self.runner.progress.connect(on_progress)
+        self.runner.finished.connect(on_done)
+        self.export3d_dialog = dlg
+        self._export3d_slots = (on_progress, on_done)
+        dlg.show()
+        self.runner.submit("export3d", lambda cancel: export_job(spec, kind, path, n_frames=n_frames, cancel=cancel),
+                           self._on_exported, scan_id=None, description=f"Saving {title}", pass_cancel=True)
+
+    def _end_export3d(self) -> None:
+        """Close the 3D export's progress dialog and stop listening for its progress."""
+        dlg, slots = self.export3d_dialog, getattr(self, "_export3d_slots", None)
+        self.export3d_dialog, self._export3d_slots = None, None
+        if slots is not None:
+            self.runner.progress.disconnect(slots[0])
+            self.runner.finished.disconnect(slots[1])
+        if dlg is not None:
+            dlg.blockSignals(True)  # closing must not read as Cancel
+            dlg.close()
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self.runner.wait_all(5000)

@@ -10,6 +10,31 @@ from PySide6 import QtWidgets
 from viewer.findings import pretty
 
 
+def _key(k) -> str:
+    """"left_lung/nodule" -> "Left lung — nodule"; "macro_auroc" -> "Macro auroc"."""
+    k = str(k)
+    if "/" in k:
+        organ, _, abn = k.partition("/")
+        return f"{pretty(organ)} — {abn.replace('_', ' ')}"
+    return pretty(k)
+
+
+def _value_html(v, depth: int = 0) -> str:
+    """Card values as HTML: numbers rounded to 4 significant digits, dicts as (nested) tables."""
+    e = html.escape
+    if isinstance(v, bool) or v is None:
+        return e(str(v).lower() if isinstance(v, bool) else "—")
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict) and depth < 4:
+        rows = "".join(f"<tr><td style='padding-right:12px'><b>{e(_key(k))}</b></td>"
+                       f"<td>{_value_html(x, depth + 1)}</td></tr>" for k, x in v.items())
+        return f"<table cellspacing='0'>{rows}</table>"
+    if isinstance(v, (list, tuple)) and all(not isinstance(x, (dict, list)) for x in v):
+        return e(", ".join(_value_html(x) if isinstance(x, float) else str(x) for x in v))
+    return e(v if isinstance(v, str) else json.dumps(v))
+
+
 def card_html(card: dict) -> str:
     e = html.escape
     out = [f"<h2>{e(str(card.get('name', 'Model')))} <small>{e(str(card.get('version', '')))}</small></h2>"]
@@ -19,13 +44,10 @@ def card_html(card: dict) -> str:
         out.append(f"<p style='color:#c0392b'><b>{e(statement)}</b></p>")
     tr = card.get("training") or {}
     if tr:
-        out.append("<h3>Training</h3><table>")
-        for k, v in tr.items():
-            out.append(f"<tr><td><b>{e(pretty(str(k)))}</b></td><td>{e(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>")
-        out.append("</table>")
+        out.append("<h3>Training</h3>" + _value_html(tr))
     metrics = card.get("metrics") or {}
     if metrics:
-        out.append("<h3>Metrics</h3><pre>" + e(json.dumps(metrics, indent=1)) + "</pre>")
+        out.append("<h3>Metrics</h3>" + _value_html(metrics))
     labels = card.get("labels") or []
     if labels:
         out.append(f"<h3>Labels ({len(labels)})</h3><ul>")

@@ -86,6 +86,15 @@ class OverlayModel:
         s = self.state
         return s.result is not None and s.label is not None and s.volume is not None
 
+    def has_positive(self, method: str) -> bool:
+        """Whether the displayed map of ``method`` can show anything: always for signed and
+        difference displays; for ReLU only when the raw map has a positive value."""
+        if not self.has_map():
+            return False
+        if self.diverging(method):
+            return True
+        return bool(np.any(self.state.result.maps[method][self.state.label] > 0))
+
     def diverging(self, method: str) -> bool:
         return method == "difference" or self.state.signed
 

@@ -84,6 +84,21 @@ OPACITY_UNIT_MM = 10.0
 CLIP_AXES = {"x": 0, "y": 1, "z": 2, "sagittal": 0, "coronal": 1, "axial": 2}
 
 
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("S", "I"))
+
+
+def direction_letters(vec) -> str:
+    """Anatomical letters of a RAS direction, strongest first, as 3D Slicer writes them:
+    (-1, 0, 0) -> "L"; (0.7, 0.7, 0) -> "RA" (components under 0.35 of the length left out)."""
+    v = np.asarray(vec, dtype=np.float64).reshape(3)
+    n = float(np.linalg.norm(v))
+    if n == 0:
+        return ""
+    v = v / n
+    order = np.argsort(-np.abs(v))
+    return "".join(_AXIS_LETTERS[a][0 if v[a] > 0 else 1] for a in order if abs(v[a]) >= 0.35)
+
+
 class Render3DError(CTCamError):
     """A 3D-view failure the user can act on (bad input array, unwritable export path)."""
 
@@ -264,6 +279,23 @@ class _Pane:
         self.title.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
         self.title.SetPosition(0.5, 0.97)
         self.renderer.AddViewProp(self.title)
+        # orientation letters at the pane's edges (what lies toward each edge), from the camera
+        self.edge_letters: dict[str, vtkTextActor] = {}
+        for edge, (x, y, hj, vj) in {"left": (0.01, 0.5, "Left", "Centered"),
+                                     "right": (0.99, 0.5, "Right", "Centered"),
+                                     "top": (0.5, 0.90, "Centered", "Top"),
+                                     "bottom": (0.5, 0.01, "Centered", "Bottom")}.items():
+            t = vtkTextActor()
+            tp = t.GetTextProperty()
+            tp.SetFontSize(16)
+            tp.BoldOn()
+            tp.SetColor(0.95, 0.95, 0.95)
+            getattr(tp, f"SetJustificationTo{hj}")()
+            getattr(tp, f"SetVerticalJustificationTo{vj}")()
+            t.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+            t.SetPosition(x, y)
+            self.renderer.AddViewProp(t)
+            self.edge_letters[edge] = t
 
     def clear_maps(self) -> None:
         for a in self.map_actors:
@@ -377,6 +409,21 @@ class Scene3D:
         self._marker_camera.SetViewUp(*self.camera.GetViewUp())
         self._marker_camera.SetViewAngle(30.0)
         self._marker_renderer.ResetCameraClippingRange()
+        self._sync_edge_letters(dop)
+
+    def _sync_edge_letters(self, dop: np.ndarray) -> None:
+        up = np.array(self.camera.GetViewUp())
+        right = np.cross(dop, up)  # screen right in world coordinates
+        letters = {"left": direction_letters(-right), "right": direction_letters(right),
+                   "top": direction_letters(up), "bottom": direction_letters(-up)}
+        for pane in self._panes:
+            for edge, text in letters.items():
+                pane.edge_letters[edge].SetInput(text)
+
+    def edge_letters(self) -> dict[str, str]:
+        """The letters shown at the pane edges now (e.g. anterior view: left "R", right "L")."""
+        self._sync_edge_letters(np.array(self.camera.GetDirectionOfProjection()))
+        return {k: t.GetInput() for k, t in self._panes[0].edge_letters.items()}
 
     def _apply_layout(self) -> None:
         rens = self.window.GetRenderers()

@@ -111,8 +111,12 @@ def organ_codes_on_map_grid(result, scan_affine: np.ndarray) -> np.ndarray | Non
 
 
 def organ_mass_share(result, label: int, method: str, organ_codes: np.ndarray | None) -> float | None:
-    """Share of the positive map mass in the label's organ (engine.cam.localisation)."""
+    """Share of the positive map mass in the label's organ (engine.cam.localisation); None
+    without an organ map or when the map has no positive value (there is no mass to share, so
+    "0 %" would wrongly read as "all of it outside the organ")."""
     if organ_codes is None:
+        return None
+    if not np.any(result.maps[method][label] > 0):
         return None
     return localisation.mass_in_organ(result.maps[method][label], organ_codes,
                                       result.labels[label].organ_code)

@@ -295,7 +295,10 @@ class SliceView(QtWidgets.QWidget):
         self.pos_label.setText(f"{axis_name} {pos:.1f} mm")
         self.wl_label.setText(f"W {self.state.window:.0f}  L {self.state.level:.0f}")
         shows_map = self.overlay is not None and self.overlay.has_map()
-        self.method_label.setText(METHOD_TITLES[self.method] if shows_map else "")
+        text = METHOD_TITLES[self.method] if shows_map else ""
+        if shows_map and not self.overlay.has_positive(self.method):
+            text += " (no positive values)"  # a ReLU display of this map is empty: say why
+        self.method_label.setText(text)
         self._place_labels()
 
     def _place_labels(self) -> None:

@@ -19,7 +19,13 @@ opacity, threshold               overlay opacity 0..1; threshold 0..1 of the col
 colormap                         name of a sequential colormap (diverging is automatic)
 signed                           show signed maps (True) or ReLU (False)
 normalisation                    "per_map" | "joint_methods" | "joint_labels" | "none"
-outlines                         draw organ outlines
+outlines                         draw organ outlines (2D) and organ surfaces (3D)
+preset3d                         3D CT transfer function (a name of ``viewer.render3d_style.PRESETS``)
+clip3d, clip3d_position          3D clip plane: None | "axial" | "coronal" | "sagittal", and its
+                                 place as a fraction 0..1 of the CT's extent along that axis
+clip3d_flip                      False keeps the part below the plane (smaller RAS coordinate:
+                                 a coronal cut removes the anterior part), True the part above
+organs3d_hidden                  organ codes whose 3D surfaces are hidden
 """
 
 from __future__ import annotations
@@ -128,6 +134,19 @@ def _cursor(v: Any) -> np.ndarray:
     return a
 
 
+CLIP_CHOICES = (None, "axial", "coronal", "sagittal")
+
+
+def _clip(v: Any) -> str | None:
+    if v not in CLIP_CHOICES:
+        raise ValueError(f"{v!r} is not one of {CLIP_CHOICES}")
+    return v
+
+
+def _codes(v: Any) -> frozenset:
+    return frozenset(int(c) for c in (v or ()))
+
+
 def _optional_int(v: Any) -> int | None:
     return None if v is None else int(v)
 
@@ -152,6 +171,11 @@ class ViewerState:
     signed = Field(False, bool)
     normalisation = Field("joint_methods", _choice(NORMALISATIONS))
     outlines = Field(True, bool)
+    preset3d = Field("soft tissue chest", str)
+    clip3d = Field(None, _clip)
+    clip3d_position = Field(0.5, _unit)
+    clip3d_flip = Field(False, bool)
+    organs3d_hidden = Field(frozenset(), _codes)
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}

@@ -25,6 +25,12 @@ class View3DLink:
         ev.connect("result", self._on_result)
         ev.connect("cursor", self._on_cursor)
         ev.connect("outlines", self._on_outlines)
+        ev.connect("organs3d_hidden", self._on_outlines)
+        ev.connect("preset3d", self._on_preset)
+        for name in ("clip3d", "clip3d_position", "clip3d_flip"):
+            ev.connect(name, self._on_clip)
+        self._on_preset(state.preset3d)
+        self._on_clip(None)
         for name in ("label", "method", "side_by_side", "signed", "normalisation", "colormap"):
             ev.connect(name, self._on_map)
         if state.volume is not None:
@@ -66,9 +72,26 @@ class View3DLink:
         self.view.set_cursor(cursor)
 
     @_guard
-    def _on_outlines(self, on) -> None:
+    def _on_outlines(self, _v=None) -> None:
+        s = self.state
         for code in self.overlay.organ_names():
-            self.view.set_organ_visible(code, bool(on))
+            self.view.set_organ_visible(code, bool(s.outlines) and code not in s.organs3d_hidden)
+        self.view.render()
+
+    @_guard
+    def _on_preset(self, name) -> None:
+        self.view.set_preset(name)
+        self.view.render()
+
+    @_guard
+    def _on_clip(self, _v=None) -> None:
+        s = self.state
+        self.view.set_clip(s.clip3d, s.clip3d_position, "above" if s.clip3d_flip else "below")
+        self.view.render()
+
+    def reset_camera(self) -> None:
+        """Anterior view (radiological: the patient's left on the screen's right), fitted."""
+        self.view.reset_camera("anterior")
         self.view.render()
 
     def _layer(self, method: str) -> dict:

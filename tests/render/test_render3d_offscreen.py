@@ -52,6 +52,25 @@ def test_left_lung_map_lands_on_the_image_right_in_the_anterior_view(chest, rend
     assert changed_columns_centroid(r.capture(), base) < 0.4
 
 
+def test_edge_letters_follow_the_camera(chest, renderer):
+    from viewer.render3d_scene import direction_letters
+
+    assert direction_letters((-1, 0, 0)) == "L" and direction_letters((0.7, 0.7, 0.05)) in ("RA", "AR")
+    vol, _ = chest
+    r = renderer()
+    r.set_volume(vol)
+    expect = {"anterior": {"left": "R", "right": "L", "top": "S", "bottom": "I"},
+              "posterior": {"left": "L", "right": "R", "top": "S", "bottom": "I"},
+              "inferior": {"left": "R", "right": "L", "top": "A", "bottom": "P"},  # like an axial slice
+              "left": {"left": "A", "right": "P", "top": "S", "bottom": "I"}}
+    for view, letters in expect.items():
+        r.reset_camera(view)
+        assert r.edge_letters() == letters, view
+    r.reset_camera("anterior")
+    r.camera.Azimuth(45)  # oblique: two letters, strongest first
+    assert len(r.edge_letters()["left"]) == 2
+
+
 def test_hirescam_and_gradcam_maps_give_different_images(chest, renderer):
     vol, lab = chest
     r = renderer()

@@ -1,0 +1,152 @@
+"""3D exports (PNG screenshot, turntable GIF) rendered in a separate process.
+
+A full-quality frame takes one to two seconds with software OpenGL, so a 36-frame turntable
+drawn on the GUI thread froze the window for about a minute.  Here the scene is *replayed*
+in a child process from the 3D view's call log (the same coalesced list of ``Scene3D``
+calls the view uses when it exports while hidden) into an :class:`OffscreenRenderer` of
+the view's size with the view's camera, so the export shows what the user sees.  The GUI
+thread only runs a generator (in a worker) that relays the child's progress; Cancel
+terminates the child at once, and the output file appears only when complete (written to a
+temporary name, then renamed), so a cancelled export leaves nothing behind.
+
+``export_spec(view)`` snapshots what to draw on the GUI thread; ``export_job(spec, kind,
+path, ...)`` is the generator the viewer's :class:`~viewer.workers.JobRunner` runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import Cancelled, CTCamError
+from engine.results import Progress
+
+
+@dataclass
+class ExportSpec:
+    """Everything the child needs to redraw the 3D view (plain picklable data)."""
+
+    calls: list  # [(Scene3D method name, args, kwargs)], coalesced, in order
+    camera: dict  # position, focal_point, view_up, view_angle
+    size: tuple[int, int]
+    max_dim: int
+
+
+def export_spec(view) -> ExportSpec:
+    """Snapshot a :class:`viewer.render3d.Render3DView` (call on the GUI thread)."""
+    cam = view.scene.camera
+    return ExportSpec(
+        calls=list(view._history.calls),
+        camera={"position": cam.GetPosition(), "focal_point": cam.GetFocalPoint(),
+                "view_up": cam.GetViewUp(), "view_angle": cam.GetViewAngle()},
+        size=(max(64, view.width()), max(64, view.height())), max_dim=view._max_dim)
+
+
+def _check_path(path: Path, kind: str) -> None:
+    if kind == "turntable" and path.suffix.lower() != ".gif":
+        raise CTCamError(f"The turntable is written as an animated GIF: {path} should end in .gif.")
+    if not path.parent.is_dir():
+        raise CTCamError(f"Cannot write {path}: the folder {path.parent} does not exist. Choose another folder.")
+
+
+def render_export(spec: ExportSpec, kind: str, path, n_frames: int = 36, fps: float = 12.0,
+                  report=None) -> Path:
+    """Replay ``spec`` offscreen and write the PNG (``kind="screenshot"``) or turntable GIF.
+
+    ``report(done, total)`` is called after each frame.  Runs in the export process (or
+    directly, in tests)."""
+    from PIL import Image
+
+    from viewer.render3d_scene import OffscreenRenderer
+
+    path = Path(path)
+    _check_path(path, kind)
+    r = OffscreenRenderer(tuple(spec.size), max_dim=spec.max_dim)
+    try:
+        for name, args, kwargs in spec.calls:
+            getattr(r, name)(*args, **kwargs)
+        c = spec.camera
+        r.camera.SetPosition(*c["position"])
+        r.camera.SetFocalPoint(*c["focal_point"])
+        r.camera.SetViewUp(*c["view_up"])
+        r.camera.SetViewAngle(c["view_angle"])
+        total = 1 if kind == "screenshot" else max(2, int(n_frames))
+        frames = []
+        for n in range(total):
+            frames.append(Image.fromarray(r.capture()))
+            if report is not None:
+                report(n + 1, total)
+            r.camera.Azimuth(360.0 / total)
+            r.camera.OrthogonalizeViewUp()
+    finally:
+        r.close()
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        if kind == "screenshot":
+            frames[0].save(tmp, format="PNG")
+        else:
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                           duration=int(round(1000.0 / fps)), loop=0)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CTCamError(f"Could not write {path}: {exc}. Choose a writable folder.") from exc
+    return path
+
+
+def _child(spec, kind, path, n_frames, fps, q) -> None:
+    try:
+        out = render_export(spec, kind, path, n_frames, fps,
+                            report=lambda done, total: q.put(("progress", (done, total))))
+        q.put(("result", str(out)))
+    except CTCamError as exc:
+        q.put(("error", str(exc)))
+    except BaseException as exc:  # a bug: report its type; the viewer logs it
+        import traceback
+
+        q.put(("crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def export_job(spec: ExportSpec, kind: str, path, n_frames: int = 36, fps: float = 12.0, cancel=None):
+    """Generator for the JobRunner: runs :func:`render_export` in a child process, yields
+    ``Progress``, returns ``[path]``; ``cancel()`` true terminates the child."""
+    import multiprocessing as mp
+    import queue
+
+    path = Path(path)
+    _check_path(path, kind)
+    what = "3D screenshot" if kind == "screenshot" else "turntable"
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(spec, kind, str(path), n_frames, fps, q), daemon=True)
+    yield Progress("export", 0.0, f"{what}: starting the renderer")
+    proc.start()
+    try:
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            try:
+                tag, payload = q.get(timeout=0.05)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise CTCamError(f"The 3D export process stopped unexpectedly (exit code {proc.exitcode}) "
+                                     f"while writing {path}; try a smaller 3D view.") from None
+                continue
+            if tag == "progress":
+                done, total = payload
+                yield Progress("export", 0.05 + 0.9 * done / total, f"{what}: frame {done}/{total}")
+            elif tag == "result":
+                yield Progress("export", 1.0, f"{what}: written")
+                return [payload]
+            elif tag == "error":
+                raise CTCamError(payload)
+            else:
+                raise RuntimeError(f"3D export process failed: {payload}")
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(timeout=2)
+        q.close()
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.unlink(missing_ok=True)
