@@ -11,7 +11,7 @@ local / cluster ratio.  The model is the bundled one when present, else an untra
 of the bundled architecture (the same compute; the weights do not change the cost).
 
 Usage: python benchmarks/batch_throughput.py [--scans 8] [--size small] [--workers 2]
-       [--organs auto|truth|none] [--device D] [--json out.json]
+       [--organs auto|truth|none] [--labels A,B] [--device D] [--json out.json]
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--organs", default="auto", choices=["auto", "truth", "none"])
     ap.add_argument("--device", default=None)
+    ap.add_argument("--labels", default=None, help="comma-separated labels to write maps for")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
@@ -97,16 +98,20 @@ def main() -> None:
     jobs = expand_inputs([str(make_scans(tmp, a.scans, a.size, a.organs))])
     gen_s = time.perf_counter() - t
     model, model_note = model_path(tmp)
-    opts = BatchOptions(model=model, device=a.device, organs="auto" if a.organs == "auto" else "none")
+    labels = tuple(a.labels.split(",")) if a.labels else None
+    opts = BatchOptions(model=model, device=a.device, labels=labels,
+                        organs="auto" if a.organs == "auto" else "none")
     cpus = os.cpu_count() or 1
     print(f"{a.scans} phantom scans, size {a.size!r} (generated in {gen_s:.1f} s), organs: "
-          f"{a.organs}; {model_note}; {cpus} logical CPUs")
+          f"{a.organs}, maps for {len(labels) if labels else 'all'} labels x 2 methods; "
+          f"{model_note}; {cpus} logical CPUs")
 
     t = time.perf_counter()
     local = run_batch(jobs, tmp / "out-local", opts)
     local_s = time.perf_counter() - t
     assert local.exit_code == 0, [o.error for o in local.outcomes if o.error]
     result = {"scans": a.scans, "size": a.size, "organs": a.organs, "model": model_note,
+              "labels": list(labels) if labels else "all",
               "cpus": cpus, "local": {"wall_s": local_s, "s_per_scan": local_s / a.scans,
                                       "stages": stage_means(local)}}
     print(f"\nlocal:   {local_s:7.1f} s wall, {local_s / a.scans:6.2f} s per scan")

@@ -286,6 +286,11 @@ def run_batch(jobs: list[Job], out_dir: str | Path, opts: BatchOptions, *,
     out_dir = Path(out_dir)
     card = model_card_for(opts.model)
     check_options(opts, card)
+    from engine.pipeline import get_model
+
+    # Load the model before touching DIR: a bad model is a usage error (exit 2), not one
+    # failure per scan.  On a cluster this checks it on the client (CPU); workers load their own.
+    model = get_model(opts.model, "cpu" if cluster else opts.device)  # once per process
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_partials(out_dir)
     reporter = reporter or BatchProgress(len(jobs), enabled=False)
@@ -298,9 +303,6 @@ def run_batch(jobs: list[Job], out_dir: str | Path, opts: BatchOptions, *,
             outcomes = run_on_cluster(jobs, out_dir, opts, cluster, reporter=reporter,
                                       record=recorder.add, workers=workers)
         else:
-            from engine.pipeline import get_model
-
-            model = get_model(opts.model, opts.device)  # once per process
             outcomes = run_local(jobs, out_dir, opts, reporter, recorder.add, model)
     finally:
         recorder.close()

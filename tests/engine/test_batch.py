@@ -278,6 +278,7 @@ def test_empty_folder_and_bad_model_exit_2(tiny_model, tmp_path, capsys):
     rc, _, err = _run([tmp_path / "s", "--out", tmp_path / "o", "--model", tmp_path / "no.safetensors"],
                       capsys)
     assert rc == 2 and "no.json" in err
+    assert not (tmp_path / "o" / "errors.csv").exists()  # nothing written for a usage error
 
 
 def test_single_scan_keeps_flat_layout_and_batch_flag_switches(tiny_model, scans, tmp_path, capsys):
