@@ -226,6 +226,15 @@ def test_cli_writes_case_and_dicom(tmp_path, capsys):
     assert np.allclose(nii.affine, dcm.affine, atol=1e-3)
 
 
+def test_ctcam_dispatches_phantom(tmp_path, capsys):
+    from engine.cli import main as ctcam
+
+    assert ctcam(["phantom", "--seed", "2", "--out", str(tmp_path), "--size", "model", "--prevalence", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["present"] == []
+    assert (tmp_path / "case.nii.gz").exists() and (tmp_path / "organs.nii.gz").exists()
+    assert not (tmp_path / "masks").exists() or not any((tmp_path / "masks").rglob("*.nii.gz"))
+
+
 def test_cli_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit) as e:
         phantom_main(["--seed", "1", "--out", "x", "--prevalence", "2"])
