@@ -29,6 +29,21 @@ def _pump(app, seconds: float) -> None:
         time.sleep(0.005)
 
 
+MAX_BYTES = 390_000  # README pictures: each PNG under 400 KB
+
+
+def _compress(path: Path) -> None:
+    """Re-save with zlib level 9; if still too big, as a 256-colour palette PNG with error
+    diffusion (no banding in the colour bar or the heat maps; text stays sharp)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+    rgb.save(path, optimize=True)
+    if path.stat().st_size > MAX_BYTES:
+        rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
+
+
 def _shoot(app, win, path: Path, settle: float = 0.8) -> None:
     """The window as Qt renders it, with the 3D view's OpenGL frame taken from the screen
     (a widget grab cannot read OpenGL content)."""
@@ -44,6 +59,7 @@ def _shoot(app, win, path: Path, settle: float = 0.8) -> None:
         painter.drawPixmap(v3.mapTo(win, QtCore.QPoint(0, 0)), frame)
         painter.end()
     image.save(str(path))
+    _compress(path)
     print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
@@ -90,20 +106,31 @@ def run(args: argparse.Namespace) -> int:
     s.apply_preset("lung")
     _shoot(app, win, out / "main.png", settle=2.0)
 
+    # the comparison: one large axial view as two linked panes, HiResCAM | Grad-CAM
+    win.set_layout("single")
+    s.update(single_view="axial")
     win.set_layout("compare")
     _shoot(app, win, out / "comparison.png", settle=2.0)
 
-    win.set_layout("single")
-    s.update(single_view="axial", method="difference", signed=True)
+    s.update(side_by_side=False, method="difference", signed=True)
     _shoot(app, win, out / "difference.png")
 
-    s.update(method="hirescam", signed=False)
+    # the 3D view on its own (an oblique look at the selected map, the anterior lung cut away)
+    s.update(method="hirescam", signed=False, preset3d="lung", clip3d="coronal", clip3d_position=0.55)
     win.set_layout("quad")
-    heart = next((f for f in findings if f.organ == "heart"), None)
-    if heart is not None:
-        win.findings_panel.select_label(heart.index)
-        s.apply_preset("mediastinum")
-        _shoot(app, win, out / "heart_mediastinum.png", settle=2.0)
+    _pump(app, 1.0)
+    if win.view3d is not None:
+        win.view3d_link.reset_camera()
+        win.view3d.scene.camera.Azimuth(-25)
+        win.view3d.scene.camera.Elevation(15)
+        win.view3d.scene.camera.OrthogonalizeViewUp()
+        win.view3d.render_sync()
+        _pump(app, 0.5)
+        win.view3d.screenshot(out / "view3d.png")
+        _compress(out / "view3d.png")
+        print("wrote", out / "view3d.png")
+        win.view3d_link.reset_camera()
+    s.update(preset3d="soft tissue chest", clip3d=None)
 
     win.show_model_card()
     _pump(app, 0.5)
@@ -114,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         dlg.resize(640, 720)
         _pump(app, 0.5)
         dlg.grab().save(str(out / "model_card.png"))
+        _compress(out / "model_card.png")
         print("wrote", out / "model_card.png")
         dlg.close()
     win.runner.wait_all(5000)

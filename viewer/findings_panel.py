@@ -15,7 +15,7 @@ from viewer.state import ViewerState
 
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 INDEX_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
-COLUMNS = ["Finding", "Probability", "In organ H", "In organ G"]
+COLUMNS = ["Finding", "Probability", "H in organ", "G in organ"]
 COLUMN_TIPS = ["Organ and abnormality (label of the model card)", "Model probability",
                "Share of positive HiResCAM map mass inside the finding's organ",
                "Share of positive Grad-CAM map mass inside the finding's organ"]
@@ -26,7 +26,7 @@ class ProbabilityBarDelegate(QtWidgets.QStyledItemDelegate):
     it in the view's text colour (text drawn on the bar itself was unreadable where it
     crossed the bar's edge)."""
 
-    BAR_MIN = 48  # px
+    BAR_MIN = 40  # px
 
     def _text_width(self, option) -> int:
         return option.fontMetrics.horizontalAdvance("100%") + 6
@@ -159,7 +159,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.tree.sortByColumn(1, QtCore.Qt.SortOrder.DescendingOrder)
         for c in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(c)
-        self.tree.setColumnWidth(1, max(120, self.tree.columnWidth(1)))
+        self.tree.setColumnWidth(1, max(104, self.tree.columnWidth(1)))
 
     def proxy_index_of(self, label: int) -> QtCore.QModelIndex:
         for r in range(self.proxy.rowCount()):
