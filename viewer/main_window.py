@@ -220,12 +220,22 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         model, device = self.model, self.device
         job = jobs.explain_in_process if self.model_process else jobs.explain_job
-        self.runner.submit(
+        scan_id = self.state.scan_id
+        handle = {}
+        handle["job"] = self.runner.submit(
             "explain", lambda cancel: job(vol, organs=organs, model=model, device=device, cancel=cancel),
-            self._on_result, scan_id=self.state.scan_id, description="Running the model", pass_cancel=True)
+            lambda payload: self._on_result(payload, scan_id, handle["job"].request_id),
+            scan_id=scan_id, description="Running the model", pass_cancel=True)
 
-    def _on_result(self, payload) -> None:
+    def _on_result(self, payload, scan_id: str | None = None, request_id: int | None = None) -> None:
         result, findings = payload
+        # The result carries the scan and request it was computed for (design section 9); the
+        # runner already dropped stale ones, this is the last line of defence.
+        result.scan_id = scan_id if scan_id is not None else self.state.scan_id
+        result.request_id = request_id
+        if result.scan_id != self.state.scan_id:
+            log.warning("dropped a result for %s while showing %s", result.scan_id, self.state.scan_id)
+            return
         self.findings = findings
         self.state.set_result(result)
         self.findings_panel.set_findings(findings)
