@@ -34,6 +34,22 @@ PY
 start=$(date +%s)
 nice -n "$NICE" pyinstaller --noconfirm --clean --log-level WARN \
   --distpath dist --workpath build/pyinstaller packaging/ctcam.spec
+if command -v strip >/dev/null; then
+  nice -n "$NICE" python - <<'PY'
+import subprocess, sys
+from pathlib import Path
+sys.path.insert(0, "packaging")
+import bundle_config as cfg
+base = Path("dist/ctcam/_internal")
+files = sorted({p for g in cfg.STRIP_GLOBS for p in base.glob(g) if p.is_file() and not p.is_symlink()})
+before = sum(p.stat().st_size for p in files)
+subprocess.run(["strip", "--strip-unneeded", *map(str, files)], check=True)
+after = sum(p.stat().st_size for p in files)
+print(f"stripped {len(files)} libraries: {before / 2**20:.0f} -> {after / 2**20:.0f} MiB")
+PY
+else
+  echo "note: no strip (binutils); the bundle stays ~200 MB larger"
+fi
 end=$(date +%s)
 # Desktop integration travels with the bundle: dist/ctcam/install.sh installs it.
 mkdir -p dist/ctcam/share

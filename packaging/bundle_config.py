@@ -116,16 +116,49 @@ DROP_PREFIXES = (
     "scipy/_lib/tests/", "nibabel/tests/", "nibabel/nicom/tests/", "pydicom/data/test_files/",
 )
 DROP_PARTS = ("tests", "__pycache__")
+# torch's C++ test programs and test/demo libraries (torch_shm_manager is kept).
+DROP_FILES = {
+    "torch/bin/FileStoreTest", "torch/bin/HashStoreTest", "torch/bin/TCPStoreTest",
+    "torch/bin/protoc", "torch/bin/protoc-3.13.0.0", "torch/bin/test_aoti_abi_check",
+    "torch/bin/test_api", "torch/bin/test_comms_id", "torch/bin/test_cpp_rpc",
+    "torch/bin/test_dist_autograd", "torch/bin/test_interpreter_async.pt", "torch/bin/test_jit",
+    "torch/bin/test_lazy", "torch/bin/test_privateuse1_profiler",
+    "torch/bin/test_profiler_collection", "torch/bin/test_shim", "torch/bin/script_module_v4.ptl",
+    "torch/lib/libtorchbind_test.so", "torch/lib/libaoti_custom_ops.so",
+    "torch/lib/libbackend_with_compiler.so", "torch/lib/libjitbackend_test.so",
+    # Qt's GTK3 platform theme: its libgtk-3 is not bundled anyway (it must match the
+    # desktop's), so the plugin and the GTK stack it pulled in are dropped; Qt falls back to
+    # its own theme and file dialogs.
+    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+}
+# Libraries in the bundle's top folder needed only by libqgtk3.so (found with readelf on a
+# build: no other bundled binary needs them).  Dropping a host library is safe: the
+# system's copy is used if anything asks for it.
+GTK_ONLY_LIBS = {
+    "libatk-1.0.so.0", "libcairo-gobject.so.2", "libcairo.so.2", "libdatrie.so.1",
+    "libfribidi.so.0", "libgdk_pixbuf-2.0.so.0", "libgraphite2.so.3", "libharfbuzz.so.0",
+    "libpango-1.0.so.0", "libpangocairo-1.0.so.0", "libpangoft2-1.0.so.0", "libpixman-1.so.0",
+    "libthai.so.0", "libXext.so.6", "libXrender.so.1", "libblkid.so.1", "libgio-2.0.so.0",
+    "libgmodule-2.0.so.0", "libgobject-2.0.so.0", "libjpeg.so.62", "libmount.so.1",
+    "libselinux.so.1",
+}
 
 
 def keep(dest: str) -> bool:
     """Whether a collected file (its path inside the bundle) stays in it."""
     d = dest.replace("\\", "/")
-    if d.startswith(DROP_PREFIXES):
+    if d.startswith(DROP_PREFIXES) or d in DROP_FILES or d in GTK_ONLY_LIBS:
         return False
     parts = d.split("/")
     # Test suites of third-party packages (never our resources/).
     return not (parts[0] != "resources" and any(p in DROP_PARTS for p in parts[:-1]))
+
+
+# Shared libraries whose symbol tables build.sh strips after the build (``strip
+# --strip-unneeded``; about 200 MB less).  Only these: libraries that auditwheel/patchelf
+# rewrote (numpy.libs, scipy.libs, pillow.libs) can break when stripped.
+STRIP_GLOBS = ("vtkmodules/libvtk*.so*", "vtkmodules/vtk*.cpython-*.so",
+               "torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so", "torch/lib/libc10.so")
 
 
 # -- data files ----------------------------------------------------------------------------

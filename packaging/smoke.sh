@@ -107,8 +107,9 @@ else
   model_pid="" seen=0 done_=0
   while [ $(($(date +%s) - t0)) -lt "$GUI_TIMEOUT" ] && kill -0 $gui 2>/dev/null; do
     if [ -z "$model_pid" ]; then
+      # frozen: `ctcam --multiprocessing-fork ...`; from source: `python -c "...spawn_main..."`
       for c in $(pgrep -P $gui); do
-        if tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null | grep -q "spawn_main"; then model_pid=$c; seen=$(($(date +%s) - t0)); fi
+        if tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null | grep -q -E "multiprocessing-fork|spawn_main"; then model_pid=$c; seen=$(($(date +%s) - t0)); fi
       done
     elif ! kill -0 "$model_pid" 2>/dev/null; then
       done_=$(($(date +%s) - t0)); sleep 3; break
