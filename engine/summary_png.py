@@ -5,8 +5,11 @@ organ outline of the finding's allowed region when an organ map is known), then 
 with each method's heat map over it.  Drawn with Pillow only (no Qt, no matplotlib).
 
 * Key slice: the axial slice through the peak of the label's positive evidence, both methods
-  combined: ``argmax(relu(H)/max relu(H) + relu(G)/max relu(G))`` on the map grid, mapped to
-  the scan grid through world coordinates.
+  combined: ``argmax(relu(H)/max relu(H) + relu(G)/max relu(G))`` over the map voxels inside
+  the scan (inside the label's organ when an organ map is known and holds evidence there),
+  mapped to the scan grid through world coordinates.  With an organ map each method's panel
+  also gives the share of its positive evidence inside the organ (threshold-free, design
+  section 8): a faint overlay with a low share means the model looked elsewhere.
 * Colours: ReLU of the raw map, divided by the label's peak over *both* methods
   (``joint_methods`` normalisation, so the comparison is fair); opacity grows with the
   value; the colour bar runs 0 -> 1 of that peak.
@@ -56,8 +59,12 @@ def _screen(a: np.ndarray) -> np.ndarray:
 
 
 def key_slice(result: ExplainResult, volume: CTVolume, label: int,
-              methods: Sequence[str] = METHODS) -> int:
-    """Axial index (scan grid) through the peak of the label's combined positive evidence."""
+              methods: Sequence[str] = METHODS, organ_codes: np.ndarray | None = None) -> int:
+    """Axial index (scan grid) through the peak of the label's combined positive evidence.
+
+    Only map voxels whose centres lie inside the scan count; with ``organ_codes`` (organ code
+    per map voxel) only those in the label's organ, when it holds any positive evidence.
+    """
     combined = None
     for m in methods:
         pos = np.maximum(np.asarray(result.maps[m][label], dtype=np.float64), 0.0)
@@ -66,9 +73,18 @@ def key_slice(result: ExplainResult, volume: CTVolume, label: int,
             combined = pos / peak if combined is None else combined + pos / peak
     if combined is None:
         return volume.shape[2] // 2
-    idx = np.array(np.unravel_index(int(np.argmax(combined)), combined.shape), dtype=np.float64)
+    idx = np.indices(combined.shape).reshape(3, -1).T.astype(np.float64)
     world = idx @ result.map_affine[:3, :3].T + result.map_affine[:3, 3]
-    k = int(round(float(volume.index(world)[2])))
+    ijk = np.rint(volume.index(world)).astype(np.int64)
+    inside = np.all((ijk >= 0) & (ijk < np.array(volume.shape)), axis=1)
+    score = np.where(inside, combined.ravel(), 0.0)
+    if organ_codes is not None:
+        in_organ = organ_codes.ravel() == result.labels[label].organ_code
+        if np.any(score[in_organ] > 0):
+            score = np.where(in_organ, score, 0.0)
+    if not np.any(score > 0):
+        return volume.shape[2] // 2
+    k = int(ijk[int(np.argmax(score)), 2])
     return min(max(k, 0), volume.shape[2] - 1)
 
 
@@ -114,15 +130,22 @@ def render_summary(result: ExplainResult, volume: CTVolume, *, title: str = "",
 
     level, win = LUNG_WINDOW
     lo = level - win / 2
+    codes = None
+    if result.organ_map is not None and result.organ_map.shape == volume.shape:
+        from engine.cam.localisation import mass_in_organ, organ_codes_on_map_grid
+
+        codes = organ_codes_on_map_grid(result.organ_map, volume.affine, result.map_affine,
+                                        next(iter(result.maps.values())).shape[1:])
     y = head_h
     if not rows:
         draw.text((pad, y + 4), "no findings to show", fill=_FG, font=small)
     for li in rows:
         lab = result.labels[li]
-        k = key_slice(result, volume, li, methods)
+        k = key_slice(result, volume, li, methods, codes)
+        where = f"peak in {lab.organ}" if codes is not None else "peak"
         draw.text((pad, y + 3),
                   f"{lab.name}   p = {float(result.probabilities[li]):.3f}   axial slice {k + 1}/"
-                  f"{volume.shape[2]}", fill=_FG, font=small)
+                  f"{volume.shape[2]} ({where})", fill=_FG, font=small)
         y += row_title_h
         gray = np.clip((volume.hu[:, :, k].astype(np.float64) - lo) / win, 0, 1) * 255
         gray = np.repeat(_screen(gray)[..., None], 3, axis=2)
@@ -137,7 +160,11 @@ def render_summary(result: ExplainResult, volume: CTVolume, *, title: str = "",
                                volume.shape, axis=2, index=k)
             v = _screen(np.clip(np.maximum(raw, 0) / scale.divisor, 0, 1))
             alpha = (0.75 * np.clip((v - 0.05) / 0.95, 0, 1))[..., None]
-            panels.append((gray * (1 - alpha) + colour_map(v) * alpha, METHOD_TITLES.get(m, m)))
+            name = METHOD_TITLES.get(m, m)
+            if codes is not None:
+                share = mass_in_organ(result.maps[m][li], codes, lab.organ_code)
+                name += f"\n{share:.0%} of + evidence in organ"
+            panels.append((gray * (1 - alpha) + colour_map(v) * alpha, name))
         x = pad
         for arr, name in panels:
             rgb = arr.copy()

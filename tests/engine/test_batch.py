@@ -364,3 +364,19 @@ def test_summary_key_slice_and_radiological_orientation():
     assert xs.size > 0 and xs.mean() > pw / 2
     ct_panel = img[y0:y0 + ph, 8:8 + pw]
     assert (ct_panel[..., 0] - ct_panel[..., 2] > 80).sum() < xs.size / 10
+
+
+def test_summary_key_slice_prefers_the_findings_organ():
+    from engine.cam.localisation import organ_codes_on_map_grid
+
+    vol, organs = make_scan(0)
+    res = _fake_result(vol, (1, 2, 3), organs)  # peak in the left lung (code 3)
+    for m in res.maps:
+        res.maps[m][0][3, 2, 1] = 5.0  # a stronger peak in the right lung, another slice
+    codes = organ_codes_on_map_grid(organs, vol.affine, res.map_affine, (5, 5, 5))
+    assert codes[1, 2, 3] == ORGAN_CODES["left_lung"] and codes[3, 2, 1] == ORGAN_CODES["right_lung"]
+    k_left = key_slice(res, vol, 0, organ_codes=codes)
+    k_any = key_slice(res, vol, 0)
+    world = lambda ijk: res.map_affine[:3, :3] @ np.array(ijk) + res.map_affine[:3, 3]  # noqa: E731
+    assert k_left == int(round(vol.index(world((1, 2, 3)))[2]))
+    assert k_any == int(round(vol.index(world((3, 2, 1)))[2])) and k_any != k_left
