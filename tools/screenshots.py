@@ -107,9 +107,7 @@ def run(args: argparse.Namespace) -> int:
     _shoot(app, win, out / "main.png", settle=2.0)
 
     # the comparison: one large axial view as two linked panes, HiResCAM | Grad-CAM
-    win.set_layout("single")
-    s.update(single_view="axial")
-    win.set_layout("compare")
+    s.update(layout="single", single_view="axial", side_by_side=True)
     _shoot(app, win, out / "comparison.png", settle=2.0)
 
     s.update(side_by_side=False, method="difference", signed=True)

@@ -314,7 +314,10 @@ class SliceView(QtWidgets.QWidget):
         L["bottom"].move((w - L["bottom"].width()) // 2, h - L["bottom"].height() - m)
         self.title_label.move(m, m)
         self.wl_label.move(m, h - self.wl_label.height() - m)
-        self.method_label.move(w - self.method_label.width() - m, m)
+        # in a narrow pane the method goes under the slice title instead of over it
+        mx = w - self.method_label.width() - m
+        crowded = mx < self.title_label.width() + 2 * m or L["top"].x() + L["top"].width() > mx
+        self.method_label.move(max(m, mx), m + (self.title_label.height() + 2 if crowded else 0))
         self.pos_label.move(w - self.pos_label.width() - m, h - self.pos_label.height() - m)
 
     # -- user intent --------------------------------------------------------------------
