@@ -43,7 +43,7 @@ def test_nifti_mutations_load_or_raise_ctcam_error(case):
     run_nifti(case)
 
 
-@settings(CI, max_examples=60)
+@settings(CI, max_examples=100)
 @given(case=dicom_cases)
 # regressions: damaged element lengths made pydicom allocate 0.8-1 GiB for 1 KB files
 @example(DicomCase(edits=(), syntax=None, file=4,
