@@ -33,7 +33,7 @@ from typing import Any
 from engine.batch_inputs import Job
 from engine.batch_progress import BatchProgress
 from engine.errors import CTCamError
-from engine.results import METHODS
+from engine.results import METHODS, Progress
 
 MARKER = "findings.json"
 PARTIAL_PREFIX = ".partial-"
@@ -148,6 +148,22 @@ def _failure(exc: BaseException) -> str:
     return f"unexpected error ({type(exc).__name__}: {text}); please report this as a bug"
 
 
+PIPELINE_SHARE = 0.5  # of a scan's progress bar; writing the maps takes most of the rest
+
+
+def _scaled_progress(progress: Callable[[Any], None] | None):
+    """Pipeline progress squeezed into [0, PIPELINE_SHARE], then 'writing heat maps'."""
+    if progress is None:
+        return None
+
+    def report(p: Progress) -> None:
+        progress(Progress(p.stage, p.fraction * PIPELINE_SHARE, p.message))
+        if p.stage == "finish":
+            progress(Progress("write", PIPELINE_SHARE, "writing heat maps"))
+
+    return report
+
+
 def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any = None,
                 progress: Callable[[Any], None] | None = None, skip_complete: bool = True,
                 worker: str = "") -> JobOutcome:
@@ -167,17 +183,20 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
         return JobOutcome(job.id, job.path, "skipped", worker=worker)
     t0 = time.perf_counter()
     tmp = out_dir / f"{PARTIAL_PREFIX}{job.id}-{uuid.uuid4().hex[:8]}"
+    report = _scaled_progress(progress)
     try:
         loaded = get_model(model if model is not None else opts.model, opts.device)
         labels = list(opts.labels) if opts.labels else None
         t1 = time.perf_counter()
         result = explain_one(job.path, tmp, raw=opts.raw, device=opts.device, series=job.series,
                              model=loaded, organs=_organs_arg(job, opts), labels=labels,
-                             methods=opts.methods, progress=progress,
+                             methods=opts.methods, progress=report,
                              extra={"id": job.id, **({"series": job.series} if job.series else {})})
         timings = {k: float(v) for k, v in result.timings.items()}
         timings["write"] = time.perf_counter() - t1 - sum(timings.values())  # maps + json
         t2 = time.perf_counter()
+        if progress is not None:
+            progress(Progress("summary", 0.95, "summary.png"))
         volume = result.extra["volume"]
         write_summary_png(result, volume, tmp / "summary.png", methods=opts.methods,
                           labels=label_indices(result, labels), top=opts.summary_top,

@@ -380,3 +380,15 @@ def test_summary_key_slice_prefers_the_findings_organ():
     world = lambda ijk: res.map_affine[:3, :3] @ np.array(ijk) + res.map_affine[:3, 3]  # noqa: E731
     assert k_left == int(round(vol.index(world((1, 2, 3)))[2]))
     assert k_any == int(round(vol.index(world((3, 2, 1)))[2])) and k_any != k_left
+
+
+def test_scan_progress_covers_writing(tiny_model, scans, tmp_path):
+    seen = []
+    o = explain_job(Job("p", str(scans / "case0.nii.gz")), tmp_path,
+                    BatchOptions(model=tiny_model, organs="none", methods=("hirescam",)),
+                    progress=seen.append)
+    assert o.status == "done" and set(o.timings) >= {"predict", "write", "summary"}
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and max(fractions) == 0.95
+    messages = [p.message for p in seen]
+    assert messages.index("writing heat maps") < messages.index("summary.png") == len(seen) - 1
