@@ -151,7 +151,7 @@ def test_batch_writes_layout_records_failures_and_exit_code_1(tiny_model, scans,
     missing = tmp_path / "nowhere.nii.gz"
     rc, stdout, err = _run([scans, missing, "--out", out, "--model", tiny_model, "--organs", "none",
                             "--labels", "left_lung/nodule,heart/cardiomegaly", "--methods",
-                            "hirescam,gradcam"], capsys)
+                            "hirescam,gradcam", "--raw", "--device", "cpu"], capsys)
     assert rc == 1
     errors = _rows(out / "errors.csv")
     assert {r["id"] for r in errors} == {"broken", "nowhere"}
@@ -165,6 +165,7 @@ def test_batch_writes_layout_records_failures_and_exit_code_1(tiny_model, scans,
         maps = sorted(p.relative_to(d / "maps").as_posix() for p in (d / "maps").rglob("*.nii.gz"))
         assert maps == ["gradcam/heart__cardiomegaly.nii.gz", "gradcam/left_lung__nodule.nii.gz",
                         "hirescam/heart__cardiomegaly.nii.gz", "hirescam/left_lung__nodule.nii.gz"]
+        assert len(list((d / "raw").rglob("*.nii.gz"))) == 4  # --raw: model-grid maps too
         with Image.open(d / "summary.png") as im:
             assert im.format == "PNG" and im.width >= 640 and im.height > 200
     assert not (out / "broken").exists() and not list(out.glob(".partial-*"))
