@@ -228,14 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distinct", type=int, default=10, help="different phantoms behind the files")
     p.add_argument("--model", help="weights (default: bundled)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per wait")
+    p.add_argument("--in-thread", action="store_true",
+                   help="run the model in a worker thread of the viewer process (torch in the "
+                        "viewer's memory) instead of the model process")
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="ctcam-soak-") as tmp:
         t = time.perf_counter()
         scans = make_scans(Path(tmp), max(args.scans, args.rapid), args.distinct)
         print(f"{len(scans)} scan files from {args.distinct} phantoms in {time.perf_counter() - t:.1f} s")
-        app, win = make_window(args.model)
-        print(f"soak: {args.scans} scans in a row, each with inference (model process)")
+        app, win = make_window(args.model, model_process=not args.in_thread)
+        where = "worker thread" if args.in_thread else "model process"
+        print(f"soak: {args.scans} scans in a row, each with inference ({where})")
         a = soak(app, win, scans[: args.scans], args.warmup, args.timeout)
         print(f"  {a['scans']} scans in {a['seconds']:.0f} s ({a['seconds'] / a['scans']:.1f} s per scan)")
         print(f"  RSS: first {a['rss_first']:.1f} MiB, after warm-up ({a['warmup']} scans) {a['rss_warm']:.1f} MiB, "
