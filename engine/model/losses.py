@@ -1,14 +1,25 @@
 """Training losses: multi-label BCE and the HiResCAM mask loss (design section 8).
 
 Mask loss.  For case b and label c let M[b, c] be the HiResCAM map on the map grid
-(differentiable; for AxialNet HiResCAM = A * W_c / G element-wise summed over features) and
-R[b, c] the *allowed region*: the cells covered by the label's organ when the label is
-present, and no cell at all when it is absent.  The loss is binary cross-entropy with
-logits, target 0, over every map value outside the allowed region::
+(differentiable; for AxialNet every cell is a logit contribution, W_c A / G summed over
+features, and the cells sum to y_c - b_c) and R[b, c] the *allowed region*: the cells
+covered by the label's organ when the label is present, and no cell at all when it is
+absent.  The loss is binary cross-entropy with logits, target 0, of the HiResCAM evidence
+outside the allowed region, taken per map::
 
-    L_mask = mean over {(b, c, cell) : cell not in R[b, c]} of softplus(M[b, c, cell])
+    O[b, c] = sum_{cell not in R[b, c]} M[b, c, cell]      (logit contribution from outside)
+    L_mask  = mean over maps (b, c) of softplus(O[b, c])    (= BCE-with-logits(O, 0))
 
     total = BCE(logits, labels) + lambda * L_mask,   lambda = 1/3 by default
+
+Why per map and not per cell: a cell is a tiny logit contribution (about 1/2300 of the
+logit for the bundled model), so BCE on each cell separately is either inert (averaged over
+cells, the gradient on a cell is ~1/2300 of the classification gradient; measured: no
+change in 1200 training steps) or overwhelming (summed over cells, the push on the logit is
+~2300 times the classification gradient; measured: validation BCE 0.54 -> 0.75 within 50
+steps).  On the per-map outside evidence the gradient on every outside cell, sigmoid(O) /
+#maps, is of the same order as the classification gradient, and it saturates once the
+outside evidence is clearly negative.
 
 Cases without an organ map (user data) contribute nothing to L_mask.  A cell counts as
 inside an organ when any of its voxels is in the organ (``organ_cells > 0``).
@@ -32,18 +43,22 @@ def allowed_regions(y: torch.Tensor, organ_cells: torch.Tensor,
     return inside & (y > 0.5)[:, :, None, None, None]
 
 
+def outside_evidence(cams: torch.Tensor, y: torch.Tensor, organ_cells: torch.Tensor,
+                     label_organ_index: torch.Tensor) -> torch.Tensor:
+    """O (B, L): sum of the HiResCAM cells outside each label's allowed region."""
+    outside = ~allowed_regions(y, organ_cells, label_organ_index)
+    return (cams * outside).flatten(2).sum(-1)
+
+
 def mask_loss(cams: torch.Tensor, y: torch.Tensor, organ_cells: torch.Tensor,
               label_organ_index: torch.Tensor, has_organs: torch.Tensor) -> torch.Tensor:
-    """Mean BCE-with-logits (target 0) of HiResCAM values outside the allowed region.
-
-    ``cams`` (B, L, mi, mj, mk) raw HiResCAM on the map grid.
-    """
-    outside = ~allowed_regions(y, organ_cells, label_organ_index)
-    outside &= has_organs[:, None, None, None, None]
-    n = outside.sum()
-    if int(n) == 0:
+    """Mean over maps of BCE-with-logits(outside evidence, 0); ``cams`` (B, L, mi, mj, mk)."""
+    o = outside_evidence(cams, y, organ_cells, label_organ_index)  # (B, L)
+    w = has_organs[:, None].to(o.dtype).expand_as(o)
+    n = w.sum()
+    if float(n) == 0:
         return cams.sum() * 0.0
-    return (F.softplus(cams) * outside).sum() / n
+    return (F.softplus(o) * w).sum() / n
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

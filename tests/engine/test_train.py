@@ -30,7 +30,7 @@ def test_allowed_region_is_organ_when_present_and_empty_when_absent():
     assert r[0, 2].sum() == 1 and r[0, 2, 1, 1, 0]
 
 
-def test_mask_loss_is_mean_softplus_outside_only():
+def test_mask_loss_is_bce_of_outside_evidence_per_map():
     cams = torch.randn(2, 3, 2, 2, 1, requires_grad=True)
     cells = torch.zeros(2, 3, 2, 2, 1, dtype=torch.uint8)
     cells[:, 0, 0] = 255
@@ -39,11 +39,15 @@ def test_mask_loss_is_mean_softplus_outside_only():
     has = torch.tensor([True, True])
     loss = mask_loss(cams, y, cells, lo, has)
     outside = ~allowed_regions(y, cells, lo)
-    ref = torch.nn.functional.softplus(cams[outside]).mean()
+    o = (cams * outside).flatten(2).sum(-1)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(o, torch.zeros_like(o))
     torch.testing.assert_close(loss, ref)
     loss.backward()
     assert cams.grad[0, 0, 0].abs().sum() == 0  # inside the allowed region: no push
     assert (cams.grad[0, 1] > 0).all()  # absent label: everything pushed down
+    assert (cams.grad[0, 0, 1] > 0).all()  # present label, outside its organ: pushed down
+    # an absent label's outside evidence is its whole map, i.e. logit minus bias
+    torch.testing.assert_close(o[0, 1], cams[0, 1].sum())
     # cases without organ maps contribute nothing
     assert float(mask_loss(cams, y, cells, lo, torch.tensor([False, False])).detach()) == 0.0
 
