@@ -9,6 +9,9 @@
 #      for the results, exit 0); otherwise `ctcam` under a time limit, checking that the
 #      model process is spawned (the demo loaded), runs to its end while the window stays
 #      up, and that nothing is logged as an error; then the window is closed.
+#   5. the same GUI run on a virtual X server (Xvfb) when installed: the xcb platform and the
+#      OpenGL 3D view, and a window titled after the demo ("ctcam — case.nii.gz").
+#      SMOKE_SCREENSHOT=file.png saves a screenshot of it.
 # Exit: 0 all passed, 1 a check failed, 2 the bundle lacks the model or the demo (the checks
 # that need them are reported as NOT RUN).  GUI_TIMEOUT (s, default 300) bounds step 4.
 set -uo pipefail
@@ -30,6 +33,52 @@ ok() { echo "PASS  $*"; }
 bad() { echo "FAIL  $*"; failures=$((failures + 1)); }
 notrun() { echo "NOT RUN  $*"; incomplete=1; }
 no_traceback() { ! grep -q -E "Traceback \(most recent call last\)|internal error in" "$1"; }
+
+# watch_gui LABEL LOG [x11]: start `ctcam` (the demo), wait for the model process (spawned
+# once the demo has loaded) to appear and finish while the window stays up; with x11, also
+# look for the window titled after the demo; then close it.  Prints PASS/FAIL; returns the
+# number of failures (so it also works in a subshell).
+watch_gui() {
+  local label=$1 log=$2 x11=${3:-} t0 gui model_pid="" seen=0 done_=0 alive title=0 c nfail=0
+  t0=$(date +%s)
+  "$EXE" >"$log" 2>&1 &
+  gui=$!
+  while [ $(($(date +%s) - t0)) -lt "$GUI_TIMEOUT" ] && kill -0 $gui 2>/dev/null; do
+    if [ -n "$x11" ] && [ $title = 0 ] && xwininfo -root -tree 2>/dev/null | grep -q "ctcam — case.nii.gz"; then
+      title=$(($(date +%s) - t0))
+    fi
+    if [ -z "$model_pid" ]; then
+      # frozen: `ctcam --multiprocessing-fork ...`; from source: `python -c "...spawn_main..."`
+      for c in $(pgrep -P $gui); do
+        if tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null | grep -q -E "multiprocessing-fork|spawn_main"; then
+          model_pid=$c; seen=$(($(date +%s) - t0))
+        fi
+      done
+    elif ! kill -0 "$model_pid" 2>/dev/null; then
+      done_=$(($(date +%s) - t0)); sleep 3; break
+    fi
+    sleep 0.5
+  done
+  if [ -n "$x11" ] && [ -n "${SMOKE_SCREENSHOT:-}" ] && command -v import >/dev/null; then
+    import -window root "$SMOKE_SCREENSHOT" && echo "      screenshot: $SMOKE_SCREENSHOT"
+  fi
+  if kill -0 $gui 2>/dev/null; then alive=1; else alive=0; fi
+  kill -TERM $gui 2>/dev/null; wait $gui 2>/dev/null
+  if [ -z "$model_pid" ]; then
+    bad "GUI ($label): no model process started within ${GUI_TIMEOUT} s (demo not loaded?)"; tail -30 "$log"; nfail=1
+  elif [ "$done_" = 0 ]; then
+    bad "GUI ($label): model process (started at ${seen} s) still running after ${GUI_TIMEOUT} s"; tail -30 "$log"; nfail=1
+  elif [ $alive = 0 ]; then
+    bad "GUI ($label): window process exited by itself"; tail -30 "$log"; nfail=1
+  elif ! no_traceback "$log" || grep -q "3D view unavailable" "$log"; then
+    bad "GUI ($label): errors logged"; cat "$log"; nfail=1
+  elif [ -n "$x11" ] && [ $title = 0 ]; then
+    bad "GUI ($label): no window titled 'ctcam — case.nii.gz'"; nfail=1
+  else
+    ok "GUI ($label): window up${x11:+, titled after the demo at ${title} s}, model process from ${seen} s to ${done_} s, no errors logged"
+  fi
+  return $nfail
+}
 
 if [ ! -x "$EXE" ]; then
   echo "FAIL  no bundle at $EXE: build it first with bash packaging/build.sh"
@@ -101,35 +150,23 @@ elif "$EXE" --no-3d --help 2>/dev/null | grep -q -- "--smoke"; then
   fi
 else
   echo "note: the viewer has no --smoke flag; watching the GUI process instead"
-  t0=$(date +%s)
-  "$EXE" >"$TMP/gui.txt" 2>&1 &
-  gui=$!
-  model_pid="" seen=0 done_=0
-  while [ $(($(date +%s) - t0)) -lt "$GUI_TIMEOUT" ] && kill -0 $gui 2>/dev/null; do
-    if [ -z "$model_pid" ]; then
-      # frozen: `ctcam --multiprocessing-fork ...`; from source: `python -c "...spawn_main..."`
-      for c in $(pgrep -P $gui); do
-        if tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null | grep -q -E "multiprocessing-fork|spawn_main"; then model_pid=$c; seen=$(($(date +%s) - t0)); fi
-      done
-    elif ! kill -0 "$model_pid" 2>/dev/null; then
-      done_=$(($(date +%s) - t0)); sleep 3; break
-    fi
-    sleep 0.5
-  done
-  if kill -0 $gui 2>/dev/null; then alive=1; else alive=0; fi
-  kill -TERM $gui 2>/dev/null; wait $gui 2>/dev/null
-  if [ -z "$model_pid" ]; then
-    bad "GUI: no model process started within ${GUI_TIMEOUT} s (demo not loaded?)"; tail -30 "$TMP/gui.txt"
-  elif [ "$done_" = 0 ]; then
-    bad "GUI: model process (started at ${seen} s) still running after ${GUI_TIMEOUT} s"; tail -30 "$TMP/gui.txt"
-  elif [ $alive = 0 ]; then
-    bad "GUI: window process exited by itself"; tail -30 "$TMP/gui.txt"
-  elif ! no_traceback "$TMP/gui.txt"; then
-    bad "GUI: errors logged"; cat "$TMP/gui.txt"
+  watch_gui offscreen "$TMP/gui.txt"
+fi
+
+# 5. GUI on a real X server (Xvfb): xcb platform, OpenGL 3D view, the demo's window title --
+if [ $have_demo = 1 ] && [ $have_model = 1 ] && command -v Xvfb >/dev/null && command -v xwininfo >/dev/null; then
+  Xvfb -displayfd 3 -screen 0 1600x1000x24 -nolisten tcp 3>"$TMP/display" 2>"$TMP/xvfb.txt" &
+  xvfb=$!
+  for _ in $(seq 50); do [ -s "$TMP/display" ] && break; sleep 0.1; done
+  if [ -s "$TMP/display" ]; then
+    (export DISPLAY=":$(cat "$TMP/display")"; unset QT_QPA_PLATFORM; watch_gui Xvfb "$TMP/gui-x.txt" x11)
+    rc=$?; [ $rc -ne 0 ] && failures=$((failures + rc))
   else
-    ok "GUI: window up, demo loaded (model process at ${seen} s), model process finished at ${done_} s, no errors logged"
-    grep -i "warning" "$TMP/gui.txt" | head -5 | sed 's/^/      log: /'
+    bad "Xvfb did not start"; cat "$TMP/xvfb.txt"
   fi
+  kill $xvfb 2>/dev/null; wait $xvfb 2>/dev/null
+else
+  echo "note: no Xvfb/xwininfo (apt-get install xvfb x11-utils): GUI checked offscreen only"
 fi
 
 echo
