@@ -76,7 +76,7 @@ def test_overlay_lies_on_left_lung_on_screen_right_and_changes_with_method(qtbot
     diff = _overlay_rgba(ax)
     assert not np.array_equal(diff, grad)
     # the colour bar says what is shown
-    assert window.controls.colour_bar.diverging and "HiResCAM − Grad-CAM" in window.controls.colour_bar.caption
+    assert window.controls.colour_bar.diverging and window.controls.colour_bar.caption.count("HiResCAM − Grad-CAM") == 1
     text = window.probe_label.text()
     assert "HiResCAM" in text and "Grad-CAM" in text and "Left lung" in text
 
@@ -171,3 +171,22 @@ def test_label_set_right_after_set_result_before_findings(qtbot, volume):
     assert panel.findings == [] and panel.model.rowCount() == 0
     state.label = 1
     assert panel.readout.text() == ""
+
+
+def test_map_without_positive_values_is_named_not_shown_as_zero_share(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    result = make_result(volume)
+    result.maps["gradcam"][1] = -np.abs(result.maps["gradcam"][1]) - 0.01  # all negative
+    show_result(window, result)
+    panel = window.findings_panel
+    row = panel.proxy_index_of(1)
+    g_share = row.siblingAtColumn(3).data()
+    assert g_share == "—" and row.siblingAtColumn(2).data().endswith("%")
+    window.state.update(label=1, side_by_side=True)
+    QtWidgets.QApplication.processEvents()
+    right = window.view_area.right_panes["axial"]
+    assert "no positive values" in right.method_label.text()
+    assert "no positive values" not in window.view_area.views["axial"].method_label.text()
+    # narrow panes: the method label never covers the slice title
+    title, method = right.title_label.geometry(), right.method_label.geometry()
+    assert not title.intersects(method)
