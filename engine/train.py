@@ -70,6 +70,7 @@ class TrainConfig:
     warmup_steps: int = 100
     mask_loss: bool = True
     mask_lambda: float = DEFAULT_LAMBDA
+    shift_cells: int = 0
     seed: int = 0
     shape: list[int] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["shape"]))
     spacing_mm: list[float] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["spacing_mm"]))
@@ -109,11 +110,21 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def batch_tensors(ds: ArrayDataset, idx: np.ndarray, mean: float, device: torch.device):
+def batch_tensors(ds: ArrayDataset, idx: np.ndarray, mean: float, device: torch.device,
+                  shift_cells: int = 0, rng: np.random.Generator | None = None):
+    """Batch as tensors; with ``shift_cells`` > 0 each case is rolled by a random whole
+    number of map cells (up to ``shift_cells``) along i, j and k, volume and organ
+    coverage together, so the organ cells stay exactly aligned (augmentation)."""
     x = torch.from_numpy(ds.x[idx]).to(device=device, dtype=torch.float32).div_(255.0).sub_(mean)
     y = torch.from_numpy(ds.y[idx]).to(device=device, dtype=torch.float32)
     cells = torch.from_numpy(ds.organ_cells[idx]).to(device)
     has = torch.from_numpy(ds.has_organs[idx]).to(device)
+    if shift_cells and rng is not None:
+        block = [x.shape[d + 1] // cells.shape[d + 2] for d in range(3)]
+        for b in range(len(idx)):
+            s = rng.integers(-shift_cells, shift_cells + 1, size=3).tolist()
+            x[b] = torch.roll(x[b], [s[d] * block[d] for d in range(3)], dims=(0, 1, 2))
+            cells[b] = torch.roll(cells[b], s, dims=(1, 2, 3))
     return x, y, cells, has
 
 
@@ -248,7 +259,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             if state["step"] >= total:
                 break
             idx = np.sort(perm[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            x, y, cells, has = batch_tensors(train_ds, idx, mean, device)
+            x, y, cells, has = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], total, cfg)
             a = model.features(x)
@@ -289,6 +300,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             "seed": cfg.seed, "epochs": state["epoch"], "steps": state["step"],
             "batch_size": cfg.batch_size, "optimizer": f"AdamW lr {cfg.lr} wd {cfg.weight_decay}, cosine",
             "mask_loss": cfg.mask_loss,
+            "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
+                             if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
             "train_time_s": round(state["train_time_s"], 1),
             "data_time_s": round(data_time, 1),
@@ -320,6 +333,8 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--mask-loss", dest="mask_loss", action="store_true", default=True)
     p.add_argument("--no-mask-loss", dest="mask_loss", action="store_false")
     p.add_argument("--mask-lambda", type=float, default=d.mask_lambda)
+    p.add_argument("--shift-cells", type=int, default=d.shift_cells,
+                   help="augment: roll each case by up to N map cells along every axis")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--shape", type=int, nargs=3, default=d.shape)
     p.add_argument("--spacing", type=float, nargs=3, default=d.spacing_mm)
@@ -337,7 +352,7 @@ def parse_args(argv: list[str]) -> TrainConfig:
     a = p.parse_args(argv)
     return TrainConfig(out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
                        steps=a.steps, batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
-                       mask_lambda=a.mask_lambda, seed=a.seed, shape=list(a.shape),
+                       mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),
                        strides=list(a.strides), reduce_widths=list(a.reduce_widths), stem=a.stem,
                        name=a.name, cache=a.cache, workers=a.workers, threads=a.threads,

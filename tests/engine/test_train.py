@@ -149,3 +149,24 @@ def test_train_reports_bad_folder_as_error(tmp_path, capsys):
     (tmp_path / "d").mkdir()
     assert train_main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"), *TINY]) == 2
     assert "labels.csv" in capsys.readouterr().err
+
+
+def test_shift_augmentation_keeps_organ_cells_aligned():
+    from engine.model.dataset import ArrayDataset, organ_cell_fractions
+    from engine.train import batch_tensors
+
+    rng = np.random.default_rng(3)
+    organs = np.zeros((2, 16, 16, 6), np.uint8)
+    organs[0, 2:9, 4:12, 0:3] = 1
+    organs[1, 5:16, 0:7, 3:6] = 3
+    cells = np.stack([organ_cell_fractions(o, [1, 2, 3], (4, 4, 2)) for o in organs])
+    ds = ArrayDataset(x=(organs > 0).astype(np.uint8) * 255, y=np.zeros((2, 1), np.uint8),
+                      organ_cells=cells, has_organs=np.ones(2, bool), ids=np.array(["a", "b"]))
+    x, _, c, _ = batch_tensors(ds, np.arange(2), 0.0, torch.device("cpu"), shift_cells=1, rng=rng)
+    moved = False
+    for b in range(2):
+        again = organ_cell_fractions((x[b].numpy() > 0.5).astype(np.uint8) * organs[b].max(),
+                                     [1, 2, 3], (4, 4, 2))
+        np.testing.assert_array_equal(again, c[b].numpy())
+        moved |= not np.array_equal(c[b].numpy(), cells[b])
+    assert moved
