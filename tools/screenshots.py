@@ -114,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
     _shoot(app, win, out / "difference.png")
 
     # the 3D view on its own (an oblique look at the selected map, the anterior lung cut away)
-    s.update(method="hirescam", signed=False, preset3d="lung", clip3d="coronal", clip3d_position=0.55)
+    # (lung preset, lung surfaces hidden so the map inside them shows; the heart kept)
+    codes = (s.result.card.get("organ_codes") or {}) if s.result is not None else {}
+    lungs = {int(c) for name, c in codes.items() if "lung" in name}
+    s.update(method="hirescam", signed=False, preset3d="lung", organs3d_hidden=lungs)
     win.set_layout("quad")
     _pump(app, 1.0)
     if win.view3d is not None:
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         _compress(out / "view3d.png")
         print("wrote", out / "view3d.png")
         win.view3d_link.reset_camera()
-    s.update(preset3d="soft tissue chest", clip3d=None)
+    s.update(preset3d="soft tissue chest", organs3d_hidden=())
 
     win.show_model_card()
     _pump(app, 0.5)

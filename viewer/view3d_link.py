@@ -17,6 +17,15 @@ from viewer.state import METHOD_TITLES, ViewerState
 log = logging.getLogger(__name__)
 
 
+def iso_levels(threshold: float) -> tuple[float, float]:
+    """Iso-surface levels (fractions of the colour range) for the 2D overlay's threshold ``t``:
+    an outer translucent surface where the 2D overlay starts (``t``) and an inner one half way
+    to the maximum, so the 3D view shows the region the slices colour (fixed levels of 0.5
+    and 0.75 showed only a voxel or two of a broad map on the coarse model grid)."""
+    t = float(min(0.9, max(0.05, threshold)))
+    return t, t + (1.0 - t) / 2.0
+
+
 class View3DLink:
     def __init__(self, state: ViewerState, overlay: OverlayModel, view) -> None:
         self.state, self.overlay, self.view = state, overlay, view
@@ -31,7 +40,7 @@ class View3DLink:
             ev.connect(name, self._on_clip)
         self._on_preset(state.preset3d)
         self._on_clip(None)
-        for name in ("label", "method", "side_by_side", "signed", "normalisation", "colormap"):
+        for name in ("label", "method", "side_by_side", "signed", "normalisation", "colormap", "threshold"):
             ev.connect(name, self._on_map)
         if state.volume is not None:
             self._on_volume(state.volume)
@@ -106,7 +115,7 @@ class View3DLink:
                                                          normalisation=s.normalisation)
         signed = s.signed or method == "difference"
         return {"values": np.asarray(values, np.float32), "affine": r.map_affine, "vmin": vmin,
-                "vmax": vmax, "signed": signed,
+                "vmax": vmax, "signed": signed, "levels": iso_levels(s.threshold),
                 "colormap": lookup_table(DIVERGING_CMAP if signed else s.colormap),
                 "title": METHOD_TITLES[method]}
 

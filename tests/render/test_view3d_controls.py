@@ -71,6 +71,14 @@ def test_bar_drives_preset_clip_organs_and_camera(win, qtbot):
     bar.reset.click()
     assert np.allclose(scene.camera.GetDirectionOfProjection(), (0, -1, 0), atol=1e-6)
     assert scene.edge_letters()["right"] == "L"
+    # the map's iso-surfaces start where the 2D overlay starts (its threshold)
+    s.threshold = 0.3
+    win.view3d.render_sync()
+    assert scene._panes[0].layer.levels == pytest.approx((0.3, 0.65))
+    n_low = len(scene._panes[0].map_actors)
+    s.threshold = 0.95  # only the very top of the map is left
+    win.view3d.render_sync()
+    assert len(scene._panes[0].map_actors) <= n_low and n_low >= 1
 
 
 def test_turntable_exports_in_a_process_with_progress(win, qtbot, tmp_path):
