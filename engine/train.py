@@ -303,7 +303,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
                              if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
-            "train_time_s": round(state["train_time_s"], 1),
+            "train_time_s": round(state["train_time_s"], 3),
             "data_time_s": round(data_time, 1),
             "hardware": hardware_string() + f", device {device}",
         },
