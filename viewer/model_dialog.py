@@ -31,7 +31,9 @@ def _value_html(v, depth: int = 0) -> str:
                        f"<td>{_value_html(x, depth + 1)}</td></tr>" for k, x in v.items())
         return f"<table cellspacing='0'>{rows}</table>"
     if isinstance(v, (list, tuple)) and all(not isinstance(x, (dict, list)) for x in v):
-        return e(", ".join(_value_html(x) if isinstance(x, float) else str(x) for x in v))
+        items = [_value_html(x) if isinstance(x, float) else e(str(x)) for x in v]
+        long = any(len(str(x)) > 40 for x in v)  # sentences (notes) one per line
+        return ("<br>" if long else ", ").join(items)
     return e(v if isinstance(v, str) else json.dumps(v))
 
 
