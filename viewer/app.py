@@ -24,10 +24,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def create_window(args: argparse.Namespace):
     """QApplication + shown main window; the scan opens on the next event-loop turn."""
     import pyqtgraph as pg
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    from engine.resources import resources_dir
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("ctcam")
+    app.setDesktopFileName("ctcam")  # matches packaging/ctcam.desktop (Wayland window icon)
+    icon = resources_dir() / "icons" / "ctcam-256.png"
+    if icon.is_file():
+        app.setWindowIcon(QtGui.QIcon(str(icon)))
     app.setOrganizationName("ctcam")
     pg.setConfigOptions(antialias=False, imageAxisOrder="col-major")
 

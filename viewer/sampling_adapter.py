@@ -39,6 +39,7 @@ def preload() -> None:
     """Import the sampling code now (called from a worker after a scan loads, so the first
     heat map does not pay for importing scipy on the GUI thread)."""
     sampling.display_scale  # noqa: B018 - attribute access triggers the import
+    import scipy.ndimage  # noqa: F401 - the engine imports it lazily, on first sampling
 
 
 def _mode(signed: bool, method: str) -> str:

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 MODES = ("signed", "relu")
 NORMALISATIONS = ("per_map", "joint_methods", "joint_labels", "none")
@@ -46,6 +45,8 @@ def _sample_index(map3d: np.ndarray, idx: np.ndarray, outside: float) -> np.ndar
     shape = np.asarray(map3d.shape, dtype=np.float64)
     inside = np.all((idx >= -0.5 - 1e-6) & (idx <= shape - 0.5 + 1e-6), axis=1)
     clamped = np.clip(idx, 0.0, shape - 1).T.astype(np.float32)
+    from scipy import ndimage  # imported here: the viewer's GUI thread never pays for scipy
+
     vals = ndimage.map_coordinates(np.asarray(map3d, dtype=np.float32), clamped, order=1,
                                    mode="nearest", output=np.float32, prefilter=False)
     vals[~inside] = outside
