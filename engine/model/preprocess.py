@@ -75,16 +75,20 @@ def model_grid_affine(volume: CTVolume, prep: dict[str, Any]) -> np.ndarray:
 
 
 def block_average(hu: np.ndarray, affine: np.ndarray, factors: tuple[int, int, int],
-                  slab: int = 16) -> tuple[np.ndarray, np.ndarray]:
+                  slab: int | None = None, slab_bytes: int = 32 << 20
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Mean over blocks of ``factors`` voxels (float32), with the affine of block centres.
 
     Trailing voxels that do not fill a block are dropped.  Works slab by slab along k
-    (``slab`` output slices at a time) so peak memory stays near the output size.
+    (``slab`` output slices at a time; by default as many as fit ``slab_bytes`` of float32
+    input) so peak memory stays near the output size.
     """
     fi, fj, fk = factors
     ni, nj, nk = (s // f for s, f in zip(hu.shape, factors))
     if min(ni, nj, nk) < 1:
         raise PreprocessError("volume too small to block-average")
+    if slab is None:
+        slab = max(1, slab_bytes // (ni * fi * nj * fj * fk * 4))
     out = np.empty((ni, nj, nk), dtype=np.float32)
     for k0 in range(0, nk, slab):
         k1 = min(nk, k0 + slab)
