@@ -100,6 +100,9 @@ def _single(args, labels, methods) -> int:
         return 2
     if not args.quiet:
         print(file=sys.stderr)
+    for w in result.extra.get("warnings", []):
+        print(f"warning: {w}".replace("\n", " "), file=sys.stderr)
+    if not args.quiet:
         top = sorted(zip(result.probabilities, result.labels, strict=True), key=lambda t: -t[0])[:5]
         for prob, lab in top:
             print(f"{prob:6.3f}  {lab.name}", file=sys.stderr)

@@ -46,6 +46,7 @@ def findings_dict(result: ExplainResult) -> dict[str, Any]:
         "device": result.device,
         "methods_identical": bool(result.methods_identical),
         "timing": {k: round(float(v), 4) for k, v in result.timings.items()},
+        "warnings": [str(w) for w in result.extra.get("warnings", [])],
     }
 
 

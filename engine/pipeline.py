@@ -85,6 +85,24 @@ def _organ_stage(volume: CTVolume, organs: Any) -> tuple[np.ndarray | None, str]
     return seg.labelmap, seg.message
 
 
+def coverage_warning(volume: CTVolume, card: dict[str, Any]) -> str | None:
+    """A warning when the scan covers far less than the chest field the model was trained on
+    (under 40 % of the model grid's extent in-plane, or under 1/6 of it along the body axis):
+    the model still runs, but its findings on such a scan are not meaningful."""
+    prep = card.get("preprocessing", {})
+    try:
+        field = np.asarray(prep["shape"], float) * np.asarray(prep["spacing_mm"], float)
+    except (KeyError, TypeError, ValueError):
+        return None
+    extent = np.asarray(volume.shape, float) * np.asarray(volume.spacing, float)
+    if min(extent[0], extent[1]) >= 0.4 * min(field[0], field[1]) and extent[2] >= field[2] / 6:
+        return None
+    src = volume.meta.get("source_path") or volume.meta.get("path") or "the scan"
+    return (f"{src} covers only {extent[0]:.0f} x {extent[1]:.0f} x {extent[2]:.0f} mm; the model "
+            f"expects a chest CT (its field is {field[0]:.0f} x {field[1]:.0f} x {field[2]:.0f} mm), "
+            "so its findings on this scan are not meaningful. Open the whole chest series.")
+
+
 def explain_scan(
     source: str | Path | CTVolume,
     *,
@@ -138,6 +156,10 @@ def explain_scan(
     loaded = get_model(model, device)
     timings["model"] = time.perf_counter() - t
     check()
+    warnings = [str(w) for w in volume.meta.get("warnings", [])]
+    too_small = coverage_warning(volume, loaded.card)
+    if too_small:
+        warnings.append(too_small)
 
     # -- preprocess ----------------------------------------------------------------------
     yield _progress("preprocess", 0.0, "resampling to the model grid")
@@ -169,7 +191,8 @@ def explain_scan(
         device=device_name(loaded.device),
         methods_identical=bool(cam.methods_identical),
         timings=timings,
-        extra={"organ_message": organ_message, "volume": volume, "cam_path": cam.path},
+        extra={"organ_message": organ_message, "volume": volume, "cam_path": cam.path,
+               "warnings": warnings},
     )
 
 

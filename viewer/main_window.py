@@ -244,7 +244,11 @@ class MainWindow(QtWidgets.QMainWindow):
             best = max(findings, key=lambda f: f.probability)
             self.findings_panel.select_label(best.index)
         t = result.timings.get("total") if result.timings else None
-        self.statusBar().showMessage(f"Model done{f' in {t:.1f} s' if t else ''}.", 5000)
+        warnings = [str(w) for w in (result.extra or {}).get("warnings", [])]
+        if warnings:  # e.g. a scan far smaller than a chest: say so where the user looks
+            self.statusBar().showMessage("Warning: " + " ".join(warnings), 30000)
+        else:
+            self.statusBar().showMessage(f"Model done{f' in {t:.1f} s' if t else ''}.", 5000)
 
     # -- reactions ----------------------------------------------------------------------
     def _on_label(self, label) -> None:

@@ -106,3 +106,25 @@ def test_explain_cli_bad_input_exits_2_with_one_error_line(tmp_path, capsys):
     rc = ctcam(["explain", str(bad), "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "notes.nii.gz" in err[0]
+
+
+def test_scan_far_smaller_than_a_chest_runs_with_a_warning(tiny_model, tmp_path, capsys):
+    from engine.export import findings_dict
+
+    vol, organs = _scan()
+    res = run(explain_scan(vol, organs=organs, model=tiny_model))
+    assert res.extra["warnings"] == [] and findings_dict(res)["warnings"] == []
+    small = CTVolume(vol.hu[15:25, 10:20, 10:13].copy(), vol.affine, {"source_path": "crop.nii"})
+    res = run(explain_scan(small, organs=False, model=tiny_model))
+    (w,) = res.extra["warnings"]
+    assert w.startswith("crop.nii covers only 80 x 80 x 30 mm") and "320 x 320 x 240 mm" in w
+    assert findings_dict(res)["warnings"] == [w]
+    # the CLI says it on stderr and still writes its output
+    path = tmp_path / "crop.nii.gz"
+    write_nifti(path, small.hu, small.affine)
+    assert ctcam(["explain", str(path), "--out", str(tmp_path / "o"), "--model", str(tiny_model),
+                  "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "covers only 80 x 80 x 30 mm" in err
+    data = json.loads((tmp_path / "o" / "findings.json").read_text())
+    assert len(data["warnings"]) == 1 and "not meaningful" in data["warnings"][0]
