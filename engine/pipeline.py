@@ -97,7 +97,7 @@ def coverage_warning(volume: CTVolume, card: dict[str, Any]) -> str | None:
     extent = np.asarray(volume.shape, float) * np.asarray(volume.spacing, float)
     if min(extent[0], extent[1]) >= 0.4 * min(field[0], field[1]) and extent[2] >= field[2] / 6:
         return None
-    src = volume.meta.get("source_path") or volume.meta.get("path") or "the scan"
+    src = Path(str(volume.meta.get("source_path") or "the scan")).name
     return (f"{src} covers only {extent[0]:.0f} x {extent[1]:.0f} x {extent[2]:.0f} mm; the model "
             f"expects a chest CT (its field is {field[0]:.0f} x {field[1]:.0f} x {field[2]:.0f} mm), "
             "so its findings on this scan are not meaningful. Open the whole chest series.")
@@ -160,6 +160,8 @@ def explain_scan(
     too_small = coverage_warning(volume, loaded.card)
     if too_small:
         warnings.append(too_small)
+    if organ_map is not None and not organ_map.any():
+        warnings.append(organ_message)  # e.g. "No lungs found: ..."; in-organ shares are 0
 
     # -- preprocess ----------------------------------------------------------------------
     yield _progress("preprocess", 0.0, "resampling to the model grid")
