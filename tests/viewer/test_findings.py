@@ -190,3 +190,15 @@ def test_map_without_positive_values_is_named_not_shown_as_zero_share(qtbot, win
     # narrow panes: the method label never covers the slice title
     title, method = right.title_label.geometry(), right.method_label.geometry()
     assert not title.intersects(method)
+
+
+def test_result_warnings_show_in_the_status_bar(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    show_result(window, make_result(volume))
+    assert window.statusBar().currentMessage().startswith("Model done")
+    result = make_result(volume)
+    result.extra["warnings"] = ["case.nii.gz covers only 8 x 8 x 12 mm; not meaningful."]
+    show_result(window, result)
+    msg = window.statusBar().currentMessage()
+    assert msg.startswith("Warning: ") and "covers only 8 x 8 x 12 mm" in msg
+    assert window.findings_panel.proxy.rowCount() == 3  # the findings still show
