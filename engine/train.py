@@ -78,6 +78,7 @@ class TrainConfig:
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
     strides: list[int] = field(default_factory=lambda: [2, 2, 1])
     reduce_widths: list[int] = field(default_factory=lambda: [32, 16])
+    input_windows_hu: list[list[float]] = field(default_factory=list)  # e.g. [[-1000, -700]]
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     cache: str | None = None
@@ -229,8 +230,11 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     prep["mean"] = round(mean, 6)
 
     torch.manual_seed(cfg.seed)
+    lo, hi = (float(v) for v in prep["hu_window"])
+    windows = [[round((w_lo - lo) / (hi - lo) - mean, 6), round((w_hi - lo) / (hi - lo) - mean, 6)]
+               for w_lo, w_hi in cfg.input_windows_hu]  # HU -> model-input units
     model = AxialNet(len(labels), cfg.shape, cfg.stem_width, cfg.widths, cfg.strides,
-                     cfg.reduce_widths).to(device)
+                     cfg.reduce_widths, input_windows=windows).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_ds) // cfg.batch_size)
     total = cfg.steps if cfg.steps else cfg.epochs * steps_per_epoch
@@ -303,6 +307,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
                              if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
+            **({"input_windows_hu": cfg.input_windows_hu} if cfg.input_windows_hu else {}),
             "train_time_s": round(state["train_time_s"], 3),
             "data_time_s": round(data_time, 1),
             "hardware": hardware_string() + f", device {device}",
@@ -342,6 +347,9 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--widths", type=int, nargs="+", default=d.widths)
     p.add_argument("--strides", type=int, nargs="+", default=d.strides)
     p.add_argument("--reduce-widths", type=int, nargs="+", default=d.reduce_widths)
+    p.add_argument("--input-windows-hu", type=float, nargs="+", default=[], metavar="HU",
+                   help="extra fixed window channels for the stem as LOW HIGH pairs in HU, e.g. "
+                        "-1000 -700 -900 -300 -150 250 (lung, parenchyma, mediastinum)")
     p.add_argument("--stem", default=d.stem, help="file stem of the written model")
     p.add_argument("--name", default=d.name)
     p.add_argument("--cache", help="folder for cached preprocessed phantoms (.npz)")
@@ -350,7 +358,13 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.*")
     a = p.parse_args(argv)
-    return TrainConfig(out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
+    if len(a.input_windows_hu) % 2:
+        p.error("--input-windows-hu takes LOW HIGH pairs")
+    win = [[a.input_windows_hu[i], a.input_windows_hu[i + 1]]
+           for i in range(0, len(a.input_windows_hu), 2)]
+    if any(lo >= hi for lo, hi in win):
+        p.error("--input-windows-hu: each LOW must be below its HIGH")
+    return TrainConfig(input_windows_hu=win, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
                        steps=a.steps, batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
                        mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),

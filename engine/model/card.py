@@ -139,6 +139,12 @@ def _validate_card(card: Any, source: str) -> None:
         ints(arch[key], f"architecture.{key}")
     if len(arch["widths"]) != len(arch["strides"]):
         fail("architecture.widths and architecture.strides must have the same length")
+    windows = arch.get("input_windows", [])
+    if not isinstance(windows, list) or len(windows) > 8 or not all(
+            isinstance(w, list) and len(w) == 2 and all(_is_number(v) for v in w) and w[0] < w[1]
+            for w in windows):
+        fail("architecture.input_windows must be a list of at most 8 [low, high] pairs of "
+             "finite numbers with low < high")
     organ_codes = card["organ_codes"]
     if not isinstance(organ_codes, dict) or not organ_codes:
         fail("organ_codes must be a non-empty object {organ: code}")

@@ -6,7 +6,12 @@ array order (i -> patient Right, j -> Anterior, k -> Superior; axis 3 of ``x`` i
 1. **Groups.** The Z axial slices are cut into G = Z / 3 groups of 3 adjacent slices; each
    group is a 3-channel 2D image (channels = slices k = 3g, 3g+1, 3g+2; image axes (i, j)).
 2. **Backbone.** A small ResNet-style 2D network (stride-2 stem, one residual stage per
-   width) runs on all B*G group images as one batch.
+   width) runs on all B*G group images as one batch.  Optionally (``input_windows``) each
+   group image first gains fixed windowed copies of its 3 slices, ``clamp((x - a) / (b - a),
+   0, 1)`` per window (a, b) in model-input units, like a radiologist's lung, mediastinal
+   and bone windows: the stem then sees a 100 HU difference in the lung range several times
+   larger than in the full [-1000, 800] window.  No parameters; the CAM target layer and
+   the head are unchanged.
 3. **Reduce.** A few 3x3 conv layers bring the channels down to F.  Their output is the
    CAM target layer ``A`` with shape (B*G, F, h, w).
 4. **Head.** One linear layer, *shared by all groups*, maps each group's flattened
@@ -80,8 +85,12 @@ class AxialNet(nn.Module):
         widths: Sequence[int] = (16, 32, 64),
         strides: Sequence[int] = (1, 2, 2),
         reduce_widths: Sequence[int] = (32, 16),
+        input_windows: Sequence[Sequence[float]] = (),
     ) -> None:
         super().__init__()
+        self.input_windows = [(float(a), float(b)) for a, b in input_windows]
+        if any(not b > a for a, b in self.input_windows):
+            raise ValueError(f"input windows need low < high, got {self.input_windows}")
         X, Y, Z = (int(v) for v in input_shape)
         if Z % SLICES_PER_GROUP:
             raise ValueError(f"number of slices {Z} is not a multiple of {SLICES_PER_GROUP}")
@@ -89,7 +98,8 @@ class AxialNet(nn.Module):
         self.n_groups = Z // SLICES_PER_GROUP
         self.n_labels = int(n_labels)
         layers: list[nn.Module] = [
-            nn.Conv2d(SLICES_PER_GROUP, stem_width, 3, stride=2, padding=1, bias=False),
+            nn.Conv2d(SLICES_PER_GROUP * (1 + len(self.input_windows)), stem_width, 3,
+                      stride=2, padding=1, bias=False),
             nn.BatchNorm2d(stem_width),
             nn.ReLU(inplace=True),
         ]
@@ -120,10 +130,17 @@ class AxialNet(nn.Module):
             B * G, SLICES_PER_GROUP, X, Y
         )
 
+    def windowed(self, g: torch.Tensor) -> torch.Tensor:
+        """(N, 3, X, Y) group images -> (N, 3 * (1 + n_windows), X, Y) with window copies."""
+        if not self.input_windows:
+            return g
+        return torch.cat([g] + [((g - a) / (b - a)).clamp(0.0, 1.0)
+                                for a, b in self.input_windows], dim=1)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Target-layer activations A, shape (B, G, F, h, w)."""
         B = x.shape[0]
-        a = self.reduce(self.backbone(self.to_groups(x)))
+        a = self.reduce(self.backbone(self.windowed(self.to_groups(x))))
         return a.reshape(B, -1, *a.shape[1:])
 
     def classify(self, a: torch.Tensor) -> torch.Tensor:
@@ -132,7 +149,7 @@ class AxialNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B = x.shape[0]
-        a = self.reduce(self.backbone(self.to_groups(x)))  # (B*G, F, h, w): target layer
+        a = self.reduce(self.backbone(self.windowed(self.to_groups(x))))  # (B*G, F, h, w): target
         return self.head(a.reshape(B, -1, a[0].numel())).mean(1)
 
 
@@ -145,6 +162,7 @@ def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
         widths=arch["widths"],
         strides=arch["strides"],
         reduce_widths=arch["reduce_widths"],
+        input_windows=arch.get("input_windows", ()),
     )
 
 
@@ -167,4 +185,5 @@ def architecture_of(model: AxialNet) -> dict:
         "reduce_widths": reduce_widths,
         "feature_shape": list(model.feature_shape),
         "n_groups": model.n_groups,
+        **({"input_windows": [list(w) for w in model.input_windows]} if model.input_windows else {}),
     }

@@ -6,6 +6,7 @@ import ast
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,34 @@ def test_engine_never_unpickles():
                     if not ok:
                         offenders.append(str(path))
     assert not offenders
+
+
+def test_input_windows_round_trip_and_keep_the_cam_identity(tmp_path):
+    from engine.cam import explain
+
+    torch.manual_seed(3)
+    windows = [[-0.2, -0.03], [0.3, 0.52]]  # model-input units
+    net = AxialNet(len(LABELS), PREP["shape"], **ARCH, input_windows=windows).eval()
+    assert net.backbone[0].in_channels == 9  # 3 slices x (raw + 2 windows)
+    x = torch.randn(1, *PREP["shape"]) * 0.3
+    g = net.to_groups(x)
+    w = net.windowed(g)
+    torch.testing.assert_close(w[:, :3], g)
+    torch.testing.assert_close(w[:, 3:6], ((g + 0.2) / 0.17).clamp(0, 1))
+    card = new_card(net, LABELS, ORGAN_CODES, PREP)
+    assert card["architecture"]["input_windows"] == windows
+    wpath, cpath = save_model(net, card, tmp_path)
+    loaded = load_model(wpath, device="cpu")
+    assert loaded.model.input_windows == [tuple(v) for v in windows]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), net(x))
+    out = explain(loaded.model, x, path="fast")
+    np.testing.assert_allclose(out.maps["hirescam"].astype(np.float64).sum(axis=(1, 2, 3)),
+                               out.logits - out.biases, rtol=1e-5, atol=1e-5)
+    # a card whose windows are malformed, or do not match the weights, is refused
+    _edit_card(cpath, lambda c: c["architecture"].update(input_windows=[[0.5, 0.1]]))
+    with pytest.raises(ModelCardError, match="input_windows"):
+        load_model(wpath, device="cpu")
+    _edit_card(cpath, lambda c: c["architecture"].pop("input_windows"))
+    with pytest.raises((ModelCardError, ModelWeightsError)):
+        load_model(wpath, device="cpu")

@@ -170,3 +170,22 @@ def test_shift_augmentation_keeps_organ_cells_aligned():
         np.testing.assert_array_equal(again, c[b].numpy())
         moved |= not np.array_equal(c[b].numpy(), cells[b])
     assert moved
+
+
+def test_train_with_input_windows_records_them_in_the_card(tmp_path):
+    torch.set_num_threads(1)
+    data = tmp_path / "data"
+    _toy_folder(data)
+    out = tmp_path / "out"
+    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "1",
+                       "--input-windows-hu", "-1000", "-700", "-150", "250", *TINY]) == 0
+    card = json.loads((out / "axialnet.json").read_text())
+    assert card["training"]["input_windows_hu"] == [[-1000, -700], [-150, 250]]
+    mean = card["preprocessing"]["mean"]
+    (a0, b0), (a1, b1) = card["architecture"]["input_windows"]
+    assert a0 == pytest.approx(0 - mean, abs=1e-5) and b0 == pytest.approx(300 / 1800 - mean, abs=1e-5)
+    assert a1 == pytest.approx(850 / 1800 - mean, abs=1e-5)
+    lm = load_model(out / "axialnet.safetensors", device="cpu")
+    assert lm.model.backbone[0].in_channels == 9
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(data), "--out", str(out), "--input-windows-hu", "-1000", *TINY])
