@@ -79,6 +79,7 @@ class TrainConfig:
     strides: list[int] = field(default_factory=lambda: [2, 2, 1])
     reduce_widths: list[int] = field(default_factory=lambda: [32, 16])
     input_windows_hu: list[list[float]] = field(default_factory=list)  # e.g. [[-1000, -700]]
+    head_lr_mult: float = 1.0  # learning-rate multiplier of the linear head
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     cache: str | None = None
@@ -235,7 +236,11 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
                for w_lo, w_hi in cfg.input_windows_hu]  # HU -> model-input units
     model = AxialNet(len(labels), cfg.shape, cfg.stem_width, cfg.widths, cfg.strides,
                      cfg.reduce_widths, input_windows=windows).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    head = list(model.head.parameters())
+    rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    opt = torch.optim.AdamW([{"params": rest, "lr_mult": 1.0},
+                             {"params": head, "lr_mult": float(cfg.head_lr_mult)}],
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_ds) // cfg.batch_size)
     total = cfg.steps if cfg.steps else cfg.epochs * steps_per_epoch
     state: dict[str, Any] = {"step": 0, "epoch": 0, "train_time_s": 0.0, "history": [],
@@ -265,7 +270,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             idx = np.sort(perm[b * cfg.batch_size:(b + 1) * cfg.batch_size])
             x, y, cells, has = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
             for g in opt.param_groups:
-                g["lr"] = lr_at(state["step"], total, cfg)
+                g["lr"] = lr_at(state["step"], total, cfg) * g["lr_mult"]
             a = model.features(x)
             logits = model.classify(a)
             loss_c = classification_loss(logits, y)
@@ -302,7 +307,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
         training={
             **data_info,
             "seed": cfg.seed, "epochs": state["epoch"], "steps": state["step"],
-            "batch_size": cfg.batch_size, "optimizer": f"AdamW lr {cfg.lr} wd {cfg.weight_decay}, cosine",
+            "batch_size": cfg.batch_size, "optimizer": f"AdamW lr {cfg.lr} wd {cfg.weight_decay}, cosine"
+                         + (f", head lr x{cfg.head_lr_mult:g}" if cfg.head_lr_mult != 1 else ""),
             "mask_loss": cfg.mask_loss,
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
                              if cfg.shift_cells else "none"),
@@ -350,6 +356,9 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--input-windows-hu", type=float, nargs="+", default=[], metavar="HU",
                    help="extra fixed window channels for the stem as LOW HIGH pairs in HU, e.g. "
                         "-1000 -700 -900 -300 -150 250 (lung, parenchyma, mediastinum)")
+    p.add_argument("--head-lr-mult", type=float, default=d.head_lr_mult,
+                   help="learning-rate multiplier of the linear head (the output is a mean over "
+                        "slice groups, so a focal finding moves it by 1/groups of its group logit)")
     p.add_argument("--stem", default=d.stem, help="file stem of the written model")
     p.add_argument("--name", default=d.name)
     p.add_argument("--cache", help="folder for cached preprocessed phantoms (.npz)")
@@ -364,7 +373,7 @@ def parse_args(argv: list[str]) -> TrainConfig:
            for i in range(0, len(a.input_windows_hu), 2)]
     if any(lo >= hi for lo, hi in win):
         p.error("--input-windows-hu: each LOW must be below its HIGH")
-    return TrainConfig(input_windows_hu=win, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
+    return TrainConfig(input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
                        steps=a.steps, batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
                        mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),

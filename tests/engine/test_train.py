@@ -178,9 +178,11 @@ def test_train_with_input_windows_records_them_in_the_card(tmp_path):
     _toy_folder(data)
     out = tmp_path / "out"
     assert train_main(["--data", str(data), "--out", str(out), "--epochs", "1",
-                       "--input-windows-hu", "-1000", "-700", "-150", "250", *TINY]) == 0
+                       "--input-windows-hu", "-1000", "-700", "-150", "250",
+                       "--head-lr-mult", "4", *TINY]) == 0
     card = json.loads((out / "axialnet.json").read_text())
     assert card["training"]["input_windows_hu"] == [[-1000, -700], [-150, 250]]
+    assert card["training"]["optimizer"].endswith("head lr x4")
     mean = card["preprocessing"]["mean"]
     (a0, b0), (a1, b1) = card["architecture"]["input_windows"]
     assert a0 == pytest.approx(0 - mean, abs=1e-5) and b0 == pytest.approx(300 / 1800 - mean, abs=1e-5)
@@ -189,3 +191,19 @@ def test_train_with_input_windows_records_them_in_the_card(tmp_path):
     assert lm.model.backbone[0].in_channels == 9
     with pytest.raises(SystemExit):
         train_main(["--data", str(data), "--out", str(out), "--input-windows-hu", "-1000", *TINY])
+
+
+def test_head_lr_mult_zero_freezes_the_head_only(tmp_path):
+    from engine.model import AxialNet
+
+    torch.set_num_threads(1)
+    data = tmp_path / "data"
+    _toy_folder(data)
+    out = tmp_path / "out"
+    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "1",
+                       "--head-lr-mult", "0", *TINY]) == 0
+    torch.manual_seed(0)  # the trainer's seed: the same initial weights
+    init = AxialNet(2, (32, 32, 12), 4, [4, 8], [1, 2], [4])
+    trained = load_model(out / "axialnet.safetensors", device="cpu").model
+    torch.testing.assert_close(trained.head.weight, init.head.weight)
+    assert not torch.allclose(trained.reduce[0].weight, init.reduce[0].weight)
