@@ -238,6 +238,16 @@ def _cursor_polydata(center, half: float) -> vtkPolyData:
     return poly
 
 
+SOFTWARE_GL_SAMPLE_DISTANCE = 2.0  # pixels per ray on software OpenGL (ordinary frames)
+_SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software rasterizer")
+
+
+def is_software_gl(window: vtkRenderWindow) -> bool:
+    """True when the window's OpenGL renderer is a CPU rasteriser (Mesa llvmpipe etc.)."""
+    caps = (window.ReportCapabilities() or "").lower()
+    return any(name in caps for name in _SOFTWARE_GL)
+
+
 class _Pane:
     """One viewport: its renderer and the props drawn in it."""
 
@@ -326,6 +336,7 @@ class Scene3D:
         self.window = render_window
         self.max_dim = int(max_dim)
         self.frame_budget_s = frame_budget_s
+        self.software_gl: bool | None = None  # known after the first frame
         self.camera = vtkCamera()
         self._ct_image = None
         self._ct_affine: np.ndarray | None = None
@@ -737,10 +748,34 @@ class Scene3D:
 
     # -- drawing and export --------------------------------------------------------------
     def render(self, full_quality: bool = False) -> None:
-        """Draw one frame now (the only call that renders)."""
+        """Draw one frame now (the only call that renders).
+
+        Ordinary frames with a frame budget on *software* OpenGL (llvmpipe & co., found from
+        the GL renderer string after the first frame) are drawn at half the ray density and
+        without depth peeling: about 10x cheaper there (600 x 600 demo: 0.9 s -> 0.09 s), so
+        the GUI thread is not blocked for a second per frame.  The very first frame is drawn
+        that way too (the renderer is unknown until a context exists); on a hardware GPU it
+        is redrawn at once at full quality.  Exports are always full quality.
+        """
         budget = None if full_quality else self.frame_budget_s
+        fast = budget is not None and self.software_gl is not False
+        self._set_fast(fast, full_quality)
         self.window.SetDesiredUpdateRate(1.0 / budget if budget else 0.0001)
         self.window.Render()
+        if self.software_gl is None:
+            self.software_gl = is_software_gl(self.window)
+            if fast and not self.software_gl:
+                self._set_fast(False)
+                self.window.Render()
+
+    def _set_fast(self, fast: bool, full_quality: bool = False) -> None:
+        for pane in self._panes:
+            pane.renderer.SetUseDepthPeeling(0 if fast else 1)
+            pane.renderer.SetUseDepthPeelingForVolumes(0 if fast else 1)
+            if fast:  # automatic adjustment stays on: it also coarsens the ray step
+                pane.ct_mapper.SetImageSampleDistance(SOFTWARE_GL_SAMPLE_DISTANCE)
+            elif full_quality or pane.ct_mapper.GetImageSampleDistance() == SOFTWARE_GL_SAMPLE_DISTANCE:
+                pane.ct_mapper.SetImageSampleDistance(1.0)
 
     def capture(self, full_quality: bool = True) -> np.ndarray:
         """Render and return the window as an (H, W, 3) uint8 RGB array (row 0 at the top)."""

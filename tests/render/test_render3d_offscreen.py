@@ -197,3 +197,30 @@ def test_bad_inputs_raise_user_errors(chest, renderer):
         r.set_map(np.zeros((4, 4)), np.eye(4))
     with pytest.raises(Render3DError, match="affine"):
         r.set_map(np.zeros((4, 4, 4)), np.zeros((4, 4)))
+
+
+def test_frames_with_a_budget_are_cheap_on_software_gl_and_exports_are_full_quality(chest, renderer):
+    from viewer.render3d_scene import SOFTWARE_GL_SAMPLE_DISTANCE, is_software_gl
+
+    vol, organs = chest
+    r = renderer()
+    r.frame_budget_s = 0.2
+    r.set_volume(vol)
+    r.set_organs(organs, ORGAN_NAMES, ORGAN_COLORS)
+    assert r.software_gl is None  # unknown before the first frame
+    r.render()
+    assert r.software_gl == is_software_gl(r.window)
+    pane = r._panes[0]
+    fast = bool(r.software_gl)
+    assert pane.renderer.GetUseDepthPeeling() == (0 if fast else 1)
+    if fast:
+        assert pane.ct_mapper.GetImageSampleDistance() == SOFTWARE_GL_SAMPLE_DISTANCE
+    draft = r.capture(full_quality=False)
+    full = r.capture(full_quality=True)
+    assert pane.renderer.GetUseDepthPeeling() == 1
+    assert pane.ct_mapper.GetImageSampleDistance() == 1.0
+    if fast:
+        assert mad(draft, full) > 0  # a visibly different (draft) frame
+    r.frame_budget_s = None  # no budget: every frame is full quality
+    r.render()
+    assert pane.renderer.GetUseDepthPeeling() == 1
