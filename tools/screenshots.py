@@ -63,14 +63,18 @@ def _shoot(app, win, path: Path, settle: float = 0.8) -> None:
     print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
-def left_lung_finding(win, findings):
-    """The most probable left-lung finding whose HiResCAM peak lies in the left lung (so the
-    picture shows a map where the finding is), else the most probable left-lung finding."""
+def left_lung_finding(win, findings, truth: set[str] | None = None):
+    """The left-lung finding the case truly has (``truth``: label names, e.g. the demo's
+    labels.json), else the most probable left-lung finding whose HiResCAM peak lies in the
+    left lung (so the picture shows a map where the finding is), else the most probable."""
     import numpy as np
 
     res, vol = win.state.result, win.state.volume
     codes = (res.card.get("organ_codes") or {}) if res is not None else {}
     left = [f for f in findings if f.organ == "left_lung"] or findings
+    true_left = [f for f in left if truth and f.name in truth]
+    if true_left:
+        return true_left[0]
     if res is not None and res.organ_map is not None and "left_lung" in codes:
         for f in left:
             ijk = np.clip(np.rint(vol.index(np.array(f.peak_ras))).astype(int), 0, np.array(vol.shape) - 1)
@@ -100,7 +104,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     s = win.state
     findings = sorted(win.findings, key=lambda f: -f.probability)
-    left = left_lung_finding(win, findings)
+    truth = None
+    if not args.case:  # the demo: show the left-lung finding it really has
+        import json
+
+        from engine.resources import demo_case_path
+
+        labels = json.loads((demo_case_path().parent / "labels.json").read_text())["labels"]
+        truth = {name for name, present in labels.items() if present}
+    left = left_lung_finding(win, findings, truth)
 
     win.findings_panel.select_label(left.index)
     s.apply_preset("lung")
