@@ -235,6 +235,11 @@ class Render3DView(QWidget):
         self._timer.timeout.connect(self._render_now)
         self.last_render_s: float | None = None
 
+    @property
+    def max_dim(self) -> int:
+        """Voxels per axis the scene block-averages volumes and organ maps to."""
+        return self._max_dim
+
     def _on_canvas_resized(self, w: int, h: int) -> None:
         self.scene.window.SetSize(w, h)
         self.render()

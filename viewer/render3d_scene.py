@@ -238,6 +238,44 @@ def _cursor_polydata(center, half: float) -> vtkPolyData:
     return poly
 
 
+_SURFACES: list[tuple[tuple, weakref.ref, tuple]] = []  # recent organ_surfaces results
+
+
+def organ_surfaces(labelmap: np.ndarray, affine: np.ndarray, codes, max_dim: int
+                   ) -> tuple[dict[int, vtkPolyData], np.ndarray | None]:
+    """Smooth surfaces of the organ codes in a label map, in block-index coordinates, and
+    the affine that places them: ({code: polydata}, affine or None when no organ is there).
+
+    Pure and thread-safe (VTK's filters release the GIL), so the viewer computes it in a
+    worker thread (``View3DLink``); the last two results are kept, keyed by the label map
+    object, so ``Scene3D.set_organs`` on the GUI thread then only attaches them.
+    """
+    key = (id(labelmap), np.shape(labelmap), np.asarray(affine, np.float64).tobytes(),
+           tuple(sorted(int(c) for c in codes)), int(max_dim))
+    for k, ref, value in _SURFACES:
+        if k == key and ref() is labelmap:
+            return value
+    arr, aff = check_grid(labelmap, affine, "the organ map")
+    factors = data.block_factors(arr.shape, max_dim)
+    small_aff = data.block_affine(aff, factors)
+    polys: dict[int, vtkPolyData] = {}
+    matrix_affine = None
+    for code in sorted(int(c) for c in codes):
+        frac = data.block_mean(arr == code, factors)
+        if not frac.max(initial=0.0) > 0.5:
+            continue
+        frac, padded_aff = data.pad_with(frac, small_aff, 0.0)
+        polys[code] = iso_surface(frac, 0.5, smooth_iterations=15)
+        matrix_affine = padded_aff
+    value = (polys, matrix_affine)
+    try:
+        _SURFACES.insert(0, (key, weakref.ref(labelmap), value))
+        del _SURFACES[2:]
+    except TypeError:  # an object without weak references (not a numpy array): no cache
+        pass
+    return value
+
+
 SOFTWARE_GL_SAMPLE_DISTANCE = 2.0  # pixels per ray on software OpenGL (ordinary frames)
 _SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software rasterizer")
 
@@ -536,17 +574,10 @@ class Scene3D:
                     f"the organ map has shape {np.shape(labelmap)} but the scan has {self._scan_shape}; "
                     "an organ map must lie on the scan grid"
                 )
-        labelmap, affine = check_grid(labelmap, affine, "the organ map")
-        factors = data.block_factors(labelmap.shape, self.max_dim)
-        small_aff = data.block_affine(affine, factors)
-        self._organ_polys = {}
-        for code in sorted(names):
-            frac = data.block_mean(labelmap == code, factors)
-            if not frac.max(initial=0.0) > 0.5:
-                continue
-            frac, aff = data.pad_with(frac, small_aff, 0.0)
-            self._organ_polys[int(code)] = iso_surface(frac, 0.5, smooth_iterations=15)
-            self._organ_matrix_affine = aff
+        polys, matrix_affine = organ_surfaces(labelmap, affine, names, self.max_dim)
+        self._organ_polys = dict(polys)
+        if matrix_affine is not None:
+            self._organ_matrix_affine = matrix_affine
         self._organ_matrix = data.to_vtk_matrix(self._organ_matrix_affine) if self._organ_polys else None
         self.organ_names = {int(k): str(v) for k, v in names.items()}
         self._organ_colors = {int(k): normalise_rgb(colors.get(k, (0.8, 0.8, 0.8))) for k in names}
