@@ -53,8 +53,32 @@ def create_window(args: argparse.Namespace):
     return app, win
 
 
+def display_problem(env=None, platform: str | None = None) -> str | None:
+    """Why a window cannot open here (Linux without a graphical session), else None.
+
+    Qt would abort with "no Qt platform plugin could be initialized ... reinstalling the
+    application may fix this problem", which sends users the wrong way.
+    """
+    import os
+
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display: ctcam is a desktop application and this session has no graphical "
+            "display (neither DISPLAY nor WAYLAND_DISPLAY is set). Start it from the desktop, "
+            "over SSH with 'ssh -X', or explain scans without a window: "
+            "'ctcam explain SCAN --out DIR'.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    problem = display_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     app, _win = create_window(args)
     return int(app.exec())
 

@@ -25,3 +25,19 @@ def test_first_paint_imports_no_torch_or_vtk():
     assert out.returncode == 0, out.stderr
     lines = dict(line.split() for line in out.stdout.splitlines() if line.count(" ") == 1)
     assert lines == {"visible": "True", "torch": "False", "vtk": "False"}
+
+
+def test_no_display_is_a_clear_error_not_a_qt_abort(capsys, monkeypatch):
+    from viewer.app import display_problem, main
+
+    assert display_problem({}, "linux").startswith("no display")
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "darwin") is None and display_problem({}, "win32") is None
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no display") and "ctcam explain" in err
