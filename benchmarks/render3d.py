@@ -77,6 +77,18 @@ def demo_maps(vol):
     return (np.exp(-d1 / (2 * 25.0**2)).astype(np.float32), aff), (0.7 * np.exp(-d2 / (2 * 45.0**2)).astype(np.float32), aff)
 
 
+def _orbit_frame_times(r, frames: int) -> list[float]:
+    """Seconds per frame while the camera orbits 10 degrees a frame (after one warm-up)."""
+    r.render()
+    times = []
+    for _ in range(frames):
+        r.camera.Azimuth(10.0)
+        t0 = time.perf_counter()
+        r.render()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def offscreen_frames(vol, organs, size: int, frames: int) -> None:
     from viewer.render3d_scene import OffscreenRenderer
     from viewer.render3d_style import PRESETS
@@ -103,35 +115,17 @@ def offscreen_frames(vol, organs, size: int, frames: int) -> None:
     print(f"  first frame (uploads, shader builds)        {t_first * 1e3:8.1f} ms  ({size}x{size})")
     for preset in PRESETS:
         r.set_preset(preset)
-        r.render()
-        times = []
-        for _ in range(frames):
-            r.camera.Azimuth(10.0)
-            t0 = time.perf_counter()
-            r.render()
-            times.append(time.perf_counter() - t0)
+        times = _orbit_frame_times(r, frames)
         print(f"  later frames, preset {preset!r:20s} median {statistics.median(times) * 1e3:8.1f} ms"
               f"  (min {min(times) * 1e3:.1f}, n={frames})")
     r.set_preset("soft tissue chest")
     r.frame_budget_s = 0.2  # as in the viewer: draft frames on software OpenGL
-    r.render()
-    times = []
-    for _ in range(frames):
-        r.camera.Azimuth(10.0)
-        t0 = time.perf_counter()
-        r.render()
-        times.append(time.perf_counter() - t0)
+    times = _orbit_frame_times(r, frames)
     print(f"  later frames, viewer's frame budget 0.2 s  median {statistics.median(times) * 1e3:8.1f} ms"
           f"  ({'software GL: draft frames' if r.software_gl else 'hardware GL: full quality'})")
     r.frame_budget_s = None
     r.set_maps_side_by_side((h, aff, {"title": "HiResCAM"}), (g, aff, {"title": "Grad-CAM"}))
-    r.render()
-    times = []
-    for _ in range(frames):
-        r.camera.Azimuth(10.0)
-        t0 = time.perf_counter()
-        r.render()
-        times.append(time.perf_counter() - t0)
+    times = _orbit_frame_times(r, frames)
     print(f"  later frames, side by side (2 panes)        median {statistics.median(times) * 1e3:8.1f} ms")
     print(f"  OpenGL: {_gl_renderer(r.window)}")
     r.close()

@@ -99,7 +99,7 @@ def _single(args, labels, methods) -> int:
         print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     if not args.quiet:
-        print(file=sys.stderr)
+        print(file=sys.stderr)  # end the progress line
     for w in result.extra.get("warnings", []):
         print(f"warning: {w}".replace("\n", " "), file=sys.stderr)
     if not args.quiet:

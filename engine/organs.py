@@ -11,6 +11,7 @@ Three sources:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,11 +326,9 @@ def segment(volume: CTVolume, cancel: Callable[[], bool] | None = None) -> Organ
         small = CTVolume(hu[::si, ::sj, ::sk], volume.affine @ np.diag([si, sj, sk, 1]), {})
         res = segment(small, cancel)
         lm = np.empty(hu.shape, np.uint8)
-        for a in range(si):
-            for b in range(sj):
-                for c in range(sk):
-                    dst = lm[a::si, b::sj, c::sk]
-                    dst[...] = res.labelmap[: dst.shape[0], : dst.shape[1], : dst.shape[2]]
+        for a, b, c in itertools.product(range(si), range(sj), range(sk)):
+            dst = lm[a::si, b::sj, c::sk]
+            dst[...] = res.labelmap[: dst.shape[0], : dst.shape[1], : dst.shape[2]]
         return OrganSegmentation(lm, res.message)
 
     shape = hu.shape

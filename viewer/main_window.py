@@ -244,7 +244,7 @@ class MainWindow(QtWidgets.QMainWindow):
             best = max(findings, key=lambda f: f.probability)
             self.findings_panel.select_label(best.index)
         t = result.timings.get("total") if result.timings else None
-        warnings = [str(w) for w in (result.extra or {}).get("warnings", [])]
+        warnings = [str(w) for w in result.extra.get("warnings", [])]
         if warnings:  # e.g. a scan far smaller than a chest: say so where the user looks
             self.statusBar().showMessage("Warning: " + " ".join(warnings), 30000)
         else:
@@ -450,7 +450,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from viewer.view3d_panel import View3DPanel
 
         self.view3d = widget
-        self.view3d_link = View3DLink(self.state, self.overlay, widget)
+        self.view3d_link = View3DLink(self.state, self.overlay, widget, self.runner)
         self.view3d_panel = View3DPanel(self.state, self.overlay, widget, self.view3d_link.reset_camera,
                                         self.export_3d)
         self.view_area.set_3d_widget(self.view3d_panel)

@@ -8,13 +8,12 @@ the 2D overlay's colour bar.
 from __future__ import annotations
 
 import logging
-import threading
 
 import numpy as np
-from PySide6 import QtCore
 
 from viewer.overlay import DIVERGING_CMAP, OverlayModel, lookup_table, organ_colour
 from viewer.state import METHOD_TITLES, ViewerState
+from viewer.workers import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +27,13 @@ def iso_levels(threshold: float) -> tuple[float, float]:
     return t, t + (1.0 - t) / 2.0
 
 
-class _Relay(QtCore.QObject):
-    """Carries a worker thread's completion back to the GUI thread (queued signal)."""
-
-    done = QtCore.Signal(object)
-
-
 class View3DLink:
-    def __init__(self, state: ViewerState, overlay: OverlayModel, view) -> None:
+    def __init__(self, state: ViewerState, overlay: OverlayModel, view,
+                 runner: JobRunner | None = None) -> None:
         self.state, self.overlay, self.view = state, overlay, view
-        self._relay = _Relay()
-        self._relay.done.connect(self._on_surfaces_ready)
-        self._surface_job: object | None = None  # the result whose organ surfaces are wanted
-        self.surface_threads: list[threading.Thread] = []
+        # background work (organ surfaces) goes through the viewer's job runner, which drops
+        # results of superseded requests and of other scans
+        self.runner = runner if runner is not None else JobRunner(lambda: state.scan_id)
         ev = state.events
         ev.connect("volume", self._on_volume)
         ev.connect("result", self._on_result)
@@ -80,40 +73,30 @@ class View3DLink:
 
     @_guard
     def _on_result(self, result) -> None:
-        self._surface_job = None
-        if result is None or result.organ_map is None or self.state.volume is None:
-            self.view.clear_organs()
-        else:
+        self.view.clear_organs()
+        if result is not None and result.organ_map is not None and self.state.volume is not None:
             # Organ surfaces (flying edges + smoothing, ~0.15 s for the demo) are extracted in
-            # a worker thread; the 3D view gets them when ready, the GUI thread never waits.
+            # a worker (VTK's filters release the GIL) and cached; set_organs then only
+            # attaches them on the GUI thread.
             from viewer.render3d_scene import organ_surfaces
 
-            self.view.clear_organs()
-            self._surface_job = result
-            names = self.overlay.organ_names()
             organ_map, affine = result.organ_map, self.state.volume.affine
-            max_dim = self.view.max_dim
+            names, max_dim = self.overlay.organ_names(), self.view.max_dim
 
             def work() -> None:
                 try:
                     organ_surfaces(organ_map, affine, names, max_dim)
                 except Exception:  # noqa: BLE001 - set_organs on the GUI thread reports it
                     log.exception("organ surfaces failed")
-                try:
-                    self._relay.done.emit(result)
-                except RuntimeError:  # the window closed meanwhile
-                    pass
 
-            t = threading.Thread(target=work, name="ctcam-organ-surfaces", daemon=True)
-            self.surface_threads = [th for th in self.surface_threads if th.is_alive()] + [t]
-            t.start()
+            self.runner.submit("organs3d", work, lambda _v: self._on_surfaces_ready(result),
+                               scan_id=self.state.scan_id, description="3D organ surfaces")
         self._on_map(None)
 
     @_guard
     def _on_surfaces_ready(self, result) -> None:
-        if result is not self._surface_job or result is not self.state.result:
-            return  # a newer scan or result arrived meanwhile
-        self._surface_job = None
+        if result is not self.state.result:
+            return  # a newer result arrived meanwhile
         names = self.overlay.organ_names()
         self.view.set_organs(result.organ_map, names, {c: organ_colour(c) for c in names})
         self._on_outlines(self.state.outlines)

@@ -172,14 +172,20 @@ def test_shift_augmentation_keeps_organ_cells_aligned():
     assert moved
 
 
-def test_train_with_input_windows_records_them_in_the_card(tmp_path):
+def _train_one_epoch(tmp_path, *options: str):
+    """(data folder, output folder, exit code) of one epoch on the toy folder."""
     torch.set_num_threads(1)
     data = tmp_path / "data"
     _toy_folder(data)
     out = tmp_path / "out"
-    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "1",
-                       "--input-windows-hu", "-1000", "-700", "-150", "250",
-                       "--head-lr-mult", "4", *TINY]) == 0
+    rc = train_main(["--data", str(data), "--out", str(out), "--epochs", "1", *options, *TINY])
+    return data, out, rc
+
+
+def test_train_with_input_windows_records_them_in_the_card(tmp_path):
+    data, out, rc = _train_one_epoch(tmp_path, "--input-windows-hu", "-1000", "-700", "-150", "250",
+                                     "--head-lr-mult", "4")
+    assert rc == 0
     card = json.loads((out / "axialnet.json").read_text())
     assert card["training"]["input_windows_hu"] == [[-1000, -700], [-150, 250]]
     assert card["training"]["optimizer"].endswith("head lr x4")
@@ -196,12 +202,8 @@ def test_train_with_input_windows_records_them_in_the_card(tmp_path):
 def test_head_lr_mult_zero_freezes_the_head_only(tmp_path):
     from engine.model import AxialNet
 
-    torch.set_num_threads(1)
-    data = tmp_path / "data"
-    _toy_folder(data)
-    out = tmp_path / "out"
-    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "1",
-                       "--head-lr-mult", "0", *TINY]) == 0
+    _, out, rc = _train_one_epoch(tmp_path, "--head-lr-mult", "0")
+    assert rc == 0
     torch.manual_seed(0)  # the trainer's seed: the same initial weights
     init = AxialNet(2, (32, 32, 12), 4, [4, 8], [1, 2], [4])
     trained = load_model(out / "axialnet.safetensors", device="cpu").model

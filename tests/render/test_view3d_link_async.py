@@ -44,7 +44,7 @@ def test_surfaces_come_from_a_worker_and_stale_ones_are_dropped(qtbot):
     # right after the result: organs cleared, nothing heavy done on this thread yet
     assert "clear_organs" in view.names() and "set_organs" not in view.names()
     qtbot.waitUntil(lambda: "set_organs" in view.names(), timeout=10000)
-    assert all(not t.is_alive() for t in link.surface_threads)
+    assert not link.runner.is_busy("organs3d")
     (args,) = [a for n, a in view.calls if n == "set_organs"]
     assert args[0] is result.organ_map
     # the worker left the surfaces in the cache: the GUI-thread call only attaches them
