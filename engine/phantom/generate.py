@@ -33,6 +33,9 @@ from .render import Style, render
 from .vessels import airway_from_vessels, grow_tree
 
 SIZES = ("model", "small", "full")
+# Bump whenever a seed would render differently (anatomy, lesions, scanner): cached training
+# data (engine.model.dataset) is keyed on it, so old phantoms are never silently reused.
+GENERATOR_VERSION = 2
 MODEL_SHAPE = (96, 96, 64)
 FULL_SLICE_SPACINGS = (0.625, 1.0, 1.25, 2.0, 2.5, 3.0, 5.0)
 

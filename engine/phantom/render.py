@@ -44,8 +44,8 @@ class Style:
     bone_cortex: float
     bone_marrow: float
     noise: float  # HU standard deviation after blur
-    blur_xy: float  # gaussian sigma (voxels)
-    blur_z: float
+    blur_xy: float  # gaussian sigma of the scanner's point-spread function (mm, in-plane)
+    blur_z: float  # gaussian sigma along the slice axis (mm)
 
     @staticmethod
     def draw(rng: np.random.Generator, grid: Grid) -> Style:
@@ -56,7 +56,7 @@ class Style:
         return Style(
             fat=u(-112, -88), muscle=u(42, 58), med_fat=u(-100, -75), liver=u(52, 65), spleen=u(40, 50),
             blood=u(35, 45), effusion=u(2, 18), bone_cortex=u(900, 1200), bone_marrow=u(170, 280),
-            noise=max(noise, 2.0), blur_xy=u(0.5, 0.9), blur_z=u(0.3, 0.6),
+            noise=max(noise, 2.0), blur_xy=u(0.6, 1.1), blur_z=u(0.5, 1.0),
         )
 
 
@@ -117,7 +117,9 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     del hu_c, organs_c, masks_c
 
     # -- scanner: correlated noise, then blur ------------------------------------------------
-    sig = (style.blur_xy, style.blur_xy, style.blur_z)
+    # the point-spread function is a property of the scanner, in mm: the same sigma at
+    # every voxel size (in voxels it would blur a 4 mm grid four times wider than a 1 mm one)
+    sig = tuple(float(b / s) for b, s in zip((style.blur_xy, style.blur_xy, style.blur_z), grid.spacing))
     gain = math.sqrt(np.prod([_gauss_kernel_sq_sum(s) for s in sig]))
     noise = noise_rng.standard_normal(grid.shape, dtype=F32)
     noise *= F32(style.noise / gain)
