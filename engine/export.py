@@ -26,6 +26,14 @@ def map_filename(label: str) -> str:
     return f"{organ}__{abnormality}.nii.gz"
 
 
+def map_path(out_dir: str | Path, method: str, label: str) -> Path:
+    """``out_dir/<method>/<organ>__<abnormality>.nii.gz``, refused (UnsafePathError) when it
+    would resolve outside ``out_dir``; the one place every map writer gets its path from."""
+    from engine.safe_paths import inside
+
+    return inside(out_dir, method, map_filename(label))
+
+
 def findings_dict(result: ExplainResult) -> dict[str, Any]:
     from engine.model.card import summary
 
@@ -108,8 +116,6 @@ def write_maps(
     for method in methods:
         if method not in result.maps:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(result.maps)}")
-        d = out_dir / method
-        d.mkdir(parents=True, exist_ok=True)
         for i in label_indices(result, labels):
             if cancel is not None and cancel():
                 raise Cancelled()
@@ -119,6 +125,7 @@ def write_maps(
             else:
                 data = sample_on_grid(m, result.map_affine, volume.affine, volume.shape)
                 aff = volume.affine
-            written.append(write_nifti(d / map_filename(result.labels[i].name), data, aff,
-                                       dtype=np.float32))
+            path = map_path(out_dir, method, result.labels[i].name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.append(write_nifti(path, data, aff, dtype=np.float32))
     return written

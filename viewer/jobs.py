@@ -128,6 +128,7 @@ def explain_in_process(volume: CTVolume, organs=None, model=None, device=None, c
 def export_maps_job(result, volume: CTVolume, labels: Iterable[int], methods: Iterable[str], out_dir: str):
     """Write ``out_dir/maps/<method>/<organ>__<abnormality>.nii.gz`` (raw signed values on the
     scan grid with the scan's affine, so they open aligned in Slicer / ITK-SNAP)."""
+    from engine.export import map_path
     from engine.io.nifti import write_nifti
     from viewer import sampling_adapter
 
@@ -137,7 +138,7 @@ def export_maps_job(result, volume: CTVolume, labels: Iterable[int], methods: It
         lab = result.labels[i]
         yield Progress("export", n / max(1, len(todo)), f"{m} {lab.name}")
         data = sampling_adapter.sample_on_grid(result, m, i, volume.shape, volume.affine)
-        path = Path(out_dir) / "maps" / m / f"{lab.organ}__{lab.abnormality}.nii.gz"
+        path = map_path(Path(out_dir) / "maps", m, lab.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_nifti(path, data.astype(np.float32), volume.affine)
         written.append(str(path))

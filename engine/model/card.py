@@ -19,7 +19,11 @@ loss, time, hardware), ``metrics`` (AUROC per label, OrganIoU per method), ``lic
 ``synthetic_data_statement``, ``map`` (map grid description).
 
 A label's *organ* must be one of ``organ_codes``; its organ region is that code in the
-organ label map.  Anything else is a :class:`ModelCardError` naming the file.
+organ label map.  Organ and abnormality names become output file names, so each must match
+:data:`engine.safe_paths.NAME_PATTERN` (lower-case letters, digits, ``_``, ``-``) and no two
+labels may share a map file name (``<organ>__<abnormality>``).  ``weights.file`` must be a
+plain file name beside the card.  Anything else is a :class:`ModelCardError` naming the file.
+Unknown fields are kept and ignored.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 
 from engine.model.errors import ModelCardError
 from engine.results import LabelInfo
+from engine.safe_paths import name_problem
 
 CARD_FORMAT = "ctcam-model-card/1"
 REQUIRED = ("format", "name", "version", "architecture", "labels", "organ_codes",
@@ -64,7 +69,8 @@ def read_card(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelCardError(
             f"Model card not found: {path}. Every weights file needs its JSON model card "
-            "(same name, .json); pass it with --card or put it beside the weights."
+            "beside it with the same name and .json (e.g. axialnet.safetensors + "
+            "axialnet.json), as `ctcam train` writes them; see docs/model.md."
         )
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
@@ -149,6 +155,8 @@ def _validate_card(card: Any, source: str) -> None:
     if not isinstance(organ_codes, dict) or not organ_codes:
         fail("organ_codes must be a non-empty object {organ: code}")
     for organ, code in organ_codes.items():
+        if (why := name_problem(organ)) is not None:
+            fail(f"organ name in organ_codes: {why}")
         if not isinstance(code, int) or not 1 <= code <= 255:
             fail(f"organ code of {organ!r} must be an integer 1..255, got {code!r}")
     if len(set(organ_codes.values())) != len(organ_codes):
@@ -156,12 +164,16 @@ def _validate_card(card: Any, source: str) -> None:
     labels = card["labels"]
     if not isinstance(labels, list) or not labels:
         fail("labels must be a non-empty list")
-    names = set()
+    names: set[str] = set()
+    files: dict[str, str] = {}
     for i, lab in enumerate(labels):
         if not isinstance(lab, dict) or not {"name", "organ", "abnormality"} <= set(lab):
             fail(f"label #{i} needs name, organ and abnormality")
         if not all(isinstance(lab[k], str) for k in ("name", "organ", "abnormality")):
             fail(f"label #{i}: name, organ and abnormality must be strings")
+        for key in ("organ", "abnormality"):
+            if (why := name_problem(lab[key])) is not None:
+                fail(f"label #{i} {key}: {why}; names become file names, see docs/model.md")
         if lab["organ"] not in organ_codes:
             fail(f"label {lab['name']!r} has unknown organ {lab['organ']!r} "
                  f"(known: {', '.join(organ_codes)})")
@@ -170,6 +182,11 @@ def _validate_card(card: Any, source: str) -> None:
         if lab["name"] in names:
             fail(f"label {lab['name']!r} appears twice")
         names.add(lab["name"])
+        file = f"{lab['organ']}__{lab['abnormality']}"
+        if file in files:
+            fail(f"labels {files[file]!r} and {lab['name']!r} map to the same file name "
+                 f"{file}.nii.gz; rename one")
+        files[file] = lab["name"]
     pre = card["preprocessing"]
     if not isinstance(pre, dict):
         fail("preprocessing must be a JSON object")
@@ -196,6 +213,10 @@ def _validate_card(card: Any, source: str) -> None:
     w = card["weights"]
     if not isinstance(w, dict) or "sha256" not in w:
         fail("weights must hold the sha256 of the weights file")
+    file = w.get("file")
+    if file is not None and (not isinstance(file, str) or not file or file in (".", "..")
+                             or any(c in file for c in "/\\\0\n\r")):
+        fail(f"weights.file must be a plain file name beside the card, got {file!r}")
 
 
 def label_infos(card: dict[str, Any]) -> list[LabelInfo]:

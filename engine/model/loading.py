@@ -3,7 +3,7 @@
 Plugging in your own model: train it with ``ctcam train --data FOLDER --out DIR`` (or write
 an :class:`~engine.model.net.AxialNet` state dict with :func:`save_model`), which writes
 ``DIR/<name>.safetensors`` and ``DIR/<name>.json``; then open it with
-``ctcam explain SCAN --weights DIR/<name>.safetensors`` or ``load_model(weights=...)``.
+``ctcam explain SCAN --model DIR/<name>.safetensors`` or ``load_model(weights=...)``.
 The card's sha256 must match the weights file, the tensor shapes must match the
 architecture in the card and the head must have one row per card label.
 """
@@ -95,7 +95,7 @@ def load_model(weights: str | Path | None = None, card: str | Path | None = None
         weights, card = bundled_model_paths()
         if not Path(weights).is_file():
             raise ModelWeightsError(
-                f"The bundled model is missing ({weights}). Reinstall ctcam or pass --weights."
+                f"The bundled model is missing ({weights}). Reinstall ctcam or pass --model."
             )
     if weights is None:
         card_path = Path(card)  # type: ignore[arg-type]
