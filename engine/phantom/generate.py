@@ -26,6 +26,7 @@ from engine.labels import LABELS, split_label
 from engine.volume import CTVolume
 
 from .anatomy import Anatomy
+from .body_parts import BodyParts
 from .case import PhantomCase
 from .geometry import Grid
 from .lesions import LesionSampler
@@ -35,7 +36,7 @@ from .vessels import airway_from_vessels, grow_tree
 SIZES = ("model", "small", "full")
 # Bump whenever a seed would render differently (anatomy, lesions, scanner): cached training
 # data (engine.model.dataset) is keyed on it, so old phantoms are never silently reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MODEL_SHAPE = (96, 96, 64)
 FULL_SLICE_SPACINGS = (0.625, 1.0, 1.25, 2.0, 2.5, 3.0, 5.0)
 
@@ -53,10 +54,10 @@ def _prevalence_vector(prevalence) -> np.ndarray:
     return p
 
 
-def make_grid(anat: Anatomy, size: str, rng: np.random.Generator, shape=None, spacing=None) -> Grid:
-    """The scan's voxel grid: FOV around the body, z from below the lung bases to above the apices."""
-    width = 2 * max(anat.body.a, anat.body.b)
-    fov = width + rng.uniform(20, 70)
+def make_grid(anat: Anatomy, size: str, rng: np.random.Generator, shape=None, spacing=None, parts=None) -> Grid:
+    """The scan's voxel grid: FOV around the body and arms, z from below the lung bases to above the apices."""
+    half = max(anat.body.a, anat.body.b) if parts is None else parts.half_width
+    fov = 2 * half + rng.uniform(10, 40)
     centre = np.array([rng.uniform(-12, 12), anat.body.cy + rng.uniform(-20, 8), 0.5 * (anat.z_lo + anat.z_hi)])
     cover = np.array([fov, fov, anat.z_hi - anat.z_lo])
     u_sz = rng.random()
@@ -94,23 +95,26 @@ def generate(
     prevalence: float | dict[str, float] = 0.3,
     shape: tuple[int, int, int] | None = None,
     spacing: tuple[float, float, float] | None = None,
+    body_parts: bool = True,
 ) -> PhantomCase:
     """A synthetic chest CT with its organ map, lesion masks and 19-label vector.
 
     ``prevalence`` is the probability that each label is present (one number for all, or a
     dict label -> probability with missing labels at 0).  Lung labels are drawn
-    independently for each side.
+    independently for each side.  ``body_parts=False`` leaves out the arms, shoulders,
+    abdominal organs and table (same grid, same lungs, heart and findings; for tests).
     """
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     p = _prevalence_vector(prevalence)
-    streams = np.random.SeedSequence(int(seed)).spawn(7)
-    r_lab, r_anat, r_grid, r_les, r_tree, r_style, r_noise = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(int(seed)).spawn(8)
+    r_lab, r_anat, r_grid, r_les, r_tree, r_style, r_noise, r_body = (np.random.default_rng(s) for s in streams)
     present = r_lab.random(len(LABELS)) < p
     labels = {lab: int(v) for lab, v in zip(LABELS, present)}
 
     anat = Anatomy(r_anat)
-    grid = make_grid(anat, size, r_grid, shape, spacing)
+    parts = BodyParts(anat, r_body)
+    grid = make_grid(anat, size, r_grid, shape, spacing, parts)
     res = grid.h
     cm_u, eff_u = r_les.random(2)
     scale = 1.2 + 0.2 * cm_u if labels["heart/cardiomegaly"] else 1.0
@@ -138,7 +142,7 @@ def generate(
         lesions.append(sampler.coronary_calcification())
 
     style = Style.draw(r_style, grid)
-    hu, organs, masks = render(anat, trees, lesions, grid, style, r_noise)
+    hu, organs, masks = render(anat, trees, lesions, grid, style, r_noise, parts if body_parts else None)
     # A label whose mask came out empty (e.g. clipped away) is dropped from the truth.
     for lab in list(masks):
         if not masks[lab].any():

@@ -86,7 +86,7 @@ def _paint_tubes(hu, grid, caps: Capsules, value, h, grow=0.0, min_r=0.0, within
     return lin, occ
 
 
-def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style, noise_rng):
+def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style, noise_rng, parts=None):
     """Returns (hu int16, organs uint8, masks {label: bool array}).
 
     Anatomy and lesions are drawn in the box around the body only (air elsewhere), then
@@ -103,7 +103,7 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
             grid.spacing,
             tuple(o + i * s for o, i, s in zip(grid.origin, start, grid.spacing)),
         )
-        hu_c, organs_c, masks_c = _render_body(anat, trees, lesions, sub, style)
+        hu_c, organs_c, masks_c = _render_body(anat, trees, lesions, sub, style, parts)
     hu = np.full(grid.shape, -1000.0, dtype=F32)
     organs = np.zeros(grid.shape, np.uint8)
     masks = {}
@@ -115,6 +115,8 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
             full[box] = m
             masks[label] = full
     del hu_c, organs_c, masks_c
+    if parts is not None:  # arms, shoulders, chest wall, table: outside the rib cage
+        parts.paint_outside(hu, grid, style)
 
     # -- scanner: correlated noise, then blur ------------------------------------------------
     # the point-spread function is a property of the scanner, in mm: the same sigma at
@@ -133,7 +135,7 @@ def render(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style:
     return out.astype(np.int16), organs, masks
 
 
-def _render_body(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style):
+def _render_body(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, style: Style, parts=None):
     """Noise-free HU, organ map and lesion masks on ``grid`` (float32 HU)."""
     h = grid.h
     x, y, z = grid.coords()
@@ -155,7 +157,10 @@ def _render_body(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, 
     paint(hu, occupancy(d_cav, h), style.med_fat)
     dome = anat.dome(x, y)
     d = np.maximum(d_cav, z - dome)
-    paint(hu, occupancy(d, h), np.where(x > F32(-25), F32(style.liver), F32(style.spleen)))
+    if parts is None:
+        paint(hu, occupancy(d, h), np.where(x > F32(-25), F32(style.liver), F32(style.spleen)))
+    else:
+        parts.paint_abdomen(hu, grid, style, x, y, z, d, h)
 
     # -- lung region: max(cavity, below dome, above apex, -mediastinum) -------------------
     # (max(a, -min(b, c)) = max(a, -b, -c): the mediastinum's parts are folded in one by one)
@@ -223,7 +228,8 @@ def _render_body(anat: Anatomy, trees: dict, lesions: list[Lesion], grid: Grid, 
     # Diffuse findings first, then dependent fluid, then focal lesions on top.  A later
     # lesion that paints over an earlier one takes those voxels out of the earlier mask,
     # so every mask shows where its finding is actually visible.
-    order = {"emphysema": 0, "ground_glass_opacity": 1, "consolidation": 2, "atelectasis": 3, "pleural_effusion": 4}
+    order = {"emphysema": 0, "ground_glass_opacity": 1, "consolidation": 2, "atelectasis": 3, "pleural_effusion": 4,
+             "nodule": 10, "calcified_granuloma": 11}  # small spots last: never swallowed by a bigger lesion
     for les in sorted(lesions, key=lambda le: order.get(le.label.split("/")[1], 9)):
         organ_name, abn = les.label.split("/")
         code = ORGAN_CODES[organ_name]

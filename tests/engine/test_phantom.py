@@ -59,7 +59,7 @@ def test_model_size_grid_and_types():
     assert c.volume.hu.dtype == np.int16 and c.organs.dtype == np.uint8
     assert c.volume.axcodes == ("R", "A", "S")
     sx, sy, sz = c.volume.spacing
-    assert 3.0 < sx < 5.0 and sx == pytest.approx(sy) and 3.5 < sz < 7.0
+    assert 4.0 < sx < 7.5 and sx == pytest.approx(sy)  # the field of view holds the arms and 3.5 < sz < 7.0
     assert set(np.unique(c.organs)) == {0, 1, 2, 3}
 
 
@@ -119,7 +119,7 @@ def test_shape_and_spacing_overrides():
     assert c.volume.shape == (48, 40, 30)
     c = generate(3, "model", spacing=(6.0, 6.0, 8.0))
     assert c.volume.spacing == pytest.approx((6.0, 6.0, 8.0))
-    assert 50 < c.volume.shape[0] < 80
+    assert 70 < c.volume.shape[0] < 115
 
 
 def _median(case, mask):
@@ -242,3 +242,57 @@ def test_cli_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         phantom_main(["--out", "x"])  # no seed
     assert "seed" in capsys.readouterr().err
+
+
+def _parts(seed):
+    from engine.phantom.anatomy import Anatomy
+    from engine.phantom.body_parts import BodyParts
+
+    streams = np.random.SeedSequence(seed).spawn(8)
+    anat = Anatomy(np.random.default_rng(streams[1]))
+    return anat, BodyParts(anat, np.random.default_rng(streams[7]))
+
+
+def _at(case, p, r=1):
+    ijk = np.rint(case.volume.index(np.asarray(p, float)) if hasattr(case.volume, "index") else
+                  (np.asarray(p, float) - case.volume.affine[:3, 3]) / np.diag(case.volume.affine)[:3]).astype(int)
+    sl = tuple(slice(max(0, i - r), i + r + 1) for i in ijk)
+    return case.volume.hu[sl], case.organs[sl]
+
+
+def test_body_parts_arms_abdomen_table(small_healthy):
+    """Arms with a humerus beside the chest, liver under the right dome, air in the stomach,
+    a table under the patient: all organ code 0."""
+    c = small_healthy
+    anat, parts = _parts(4)
+    z = 0.3 * anat.H
+    for side in (1, -1):
+        xc = float(parts.arm_centre_x(np.float32(z), side)) + side * parts.hum_dx
+        hu, org = _at(c, (xc, parts.arm_y + 2, z), r=int(parts.hum_r / c.volume.spacing[0]) + 1)
+        assert hu.max() > 500 and np.all(org == 0)  # humeral cortex
+        gap_x = side * (anat.body.a * float(anat.body.scale(np.float32(z))) + 0.5 * parts.gap)
+        assert _at(c, (gap_x, parts.arm_y + parts.rb + 25, z), r=0)[0].max() < -900  # outside air in front
+    x = 0.45 * anat.cav_a
+    zl = float(anat.dome(np.float32(x), np.float32(anat.ycc))) - 25
+    hu, org = _at(c, (x, anat.ycc, max(zl, c.volume.affine[2, 3] + 6)))
+    assert 35 < np.median(hu) < 85 and np.all(org == 0)  # liver
+    sc, ss = parts.stomach_c, parts.stomach_s
+    hu, org = _at(c, (sc[0], sc[1] + 0.7 * ss[1], sc[2]), r=0)
+    assert hu.max() < -700 and np.all(org == 0)  # gastric air, anterior (supine)
+    hu, org = _at(c, (0.0, parts.table_y - 0.5 * parts.table_t, 0.5 * anat.H), r=int(parts.table_t / 2 / c.volume.spacing[1]) + 2)
+    assert hu.max() > -300 and np.all(org == 0)  # table shell (3 mm, blurred)
+    gap, _ = _at(c, (0.0, parts.table_y + 0.5 * parts.table_gap, 0.5 * anat.H), r=0)
+    assert gap.max() < -500  # the table does not touch the patient
+
+
+def test_body_parts_leave_lungs_and_findings_in_place():
+    a = generate(11, "small", prevalence=ALL)
+    b = generate(11, "small", prevalence=ALL, body_parts=False)
+    assert np.array_equal(a.organs, b.organs) and a.labels == b.labels
+    for k in a.masks:
+        assert np.array_equal(a.masks[k], b.masks[k]), k
+    from scipy import ndimage
+
+    lungs = ndimage.binary_erosion((a.organs == 1) | (a.organs == 3), iterations=2)
+    assert np.array_equal(a.volume.hu[lungs], b.volume.hu[lungs])
+    assert -900 < np.median(a.volume.hu[lungs]) < -760
