@@ -124,12 +124,12 @@ def _nearest(data: np.ndarray, m: np.ndarray, shape) -> np.ndarray:
 
 
 def _read_labelmap(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import nibabel as nib
+    from engine.io.nifti_limits import load_bounded
 
     if not path.exists():
         raise OrganMapError(f"{path}: no such file. Check the path of the label map.")
     try:
-        img = nib.load(str(path))
+        img = load_bounded(path)  # size announced by the header checked before reading
         data = np.asarray(img.dataobj)
         affine = img.affine
     except Exception as exc:  # nibabel raises many types for bad files

@@ -32,6 +32,7 @@ from engine.io.dicom_write import write_dicom_enhanced, write_dicom_series
 from engine.io.errors import (
     MultipleSeriesError,
     NonCTModalityWarning,
+    NonImageSkippedWarning,
     PathNotFoundError,
     SeriesNotFoundError,
     UnknownFileError,
@@ -109,6 +110,9 @@ def iter_read_dicom(
     vol = CTVolume(data, affine, _meta(rec, plan, path))
     for text, category in plan.warnings:
         warn_and_record(vol, text, category)
+    if (note := getattr(records, "skipped_note", lambda: None)()) is not None:
+        warn_and_record(vol, f"{where}: {note}; only series {rec.uid} was read.",
+                        NonImageSkippedWarning)
     if rec.modality.upper() != "CT":
         warn_and_record(
             vol,

@@ -15,7 +15,19 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
-from engine.io.errors import CorruptFileError, UnknownFileError
+from engine.io.dicom_values import as_float as _float
+from engine.io.dicom_values import as_floats as _floats
+from engine.io.dicom_values import as_int as _int
+from engine.io.dicom_values import as_str as _str
+from engine.io.dicom_values import first as _first
+from engine.io.dicom_values import frame_count, non_image_kind, rescale
+from engine.io.dicom_values import transfer_syntax as _transfer_syntax
+from engine.io.errors import (
+    CorruptFileError,
+    MissingPixelDataError,
+    UnknownFileError,
+    VolumeReadError,
+)
 from engine.results import Progress
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
@@ -157,37 +169,71 @@ def file_kind(path: Path) -> tuple[str | None, bool]:
     return uid, multi
 
 
+class ScanRecords(dict):
+    """Series records by SeriesInstanceUID, plus ``skipped``: (file, kind) of every object
+    that is not an image (structured reports, RT objects, presentation states ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: list[tuple[Path, str]] = []
+
+    def skipped_note(self) -> str | None:
+        """One line naming the skipped objects (None when nothing was skipped)."""
+        if not self.skipped:
+            return None
+        shown = ", ".join(f"{p.name} ({kind})" for p, kind in self.skipped[:5])
+        more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+        return (f"skipped {len(self.skipped)} DICOM object(s) that are not images: "
+                f"{shown}{more}")
+
+
 def iter_scan(
     paths: Iterable[Path], folder: Path
-) -> Generator[Progress, None, dict[str, SeriesRecord]]:
+) -> Generator[Progress, None, ScanRecords]:
     """Read the headers of ``paths``; yield progress; return series records by UID.
 
-    Non-DICOM files are skipped.  Files that look like DICOM but cannot be decoded are skipped
-    too when other images are found (a damaged file belonging to the series shows up as a
-    missing slice); if nothing else is readable the first such error is raised.
+    Non-DICOM files are skipped; DICOM objects that are not images are skipped and listed in
+    ``ScanRecords.skipped``.  A file that looks like DICOM but cannot be decoded is never
+    skipped silently (it may be a slice of the series, whose loss would go unnoticed at the
+    ends of a scan): the first such error is raised, naming the file and how many failed.
     """
     paths = list(paths)
-    series: dict[str, SeriesRecord] = {}
-    first_error: CorruptFileError | None = None
+    series = ScanRecords()
+    errors: list[VolumeReadError] = []
     n = max(1, len(paths))
     for i, path in enumerate(paths):
         if looks_like_dicom(path):
             try:
                 ds = read_header(path)
                 _add(series, ds, path)
-            except CorruptFileError as exc:
-                first_error = first_error or exc
+            except VolumeReadError as exc:  # damaged, or claims more than the file holds
+                errors.append(exc)
             except Exception as exc:  # pydicom decodes values lazily and raises many types
-                first_error = first_error or CorruptFileError(
+                errors.append(CorruptFileError(
                     f"{path}: a DICOM header value cannot be read ({type(exc).__name__}: {exc}). "
                     "The file is damaged; remove it or export the series again.",
                     path,
-                )
+                ))
         if i % 8 == 7 or i == len(paths) - 1:
             yield Progress("load", (i + 1) / n, f"Reading DICOM headers ({i + 1}/{len(paths)})")
+    if errors:
+        if len(errors) == 1 and not series:
+            raise errors[0]
+        first_error = errors[0]
+        others = f" ({len(errors) - 1} other file(s) cannot be read either)" if len(errors) > 1 else ""
+        raise type(first_error)(
+            f"{first_error}{others} A slice that cannot be read is never left out silently: "
+            f"remove the file from {folder} if it is not part of the scan, or export the "
+            "series again.",
+            first_error.path,
+        )
+    if not series and series.skipped:
+        raise MissingPixelDataError(
+            f"{folder}: no CT image to read, only DICOM objects with no image size or that are "
+            f"not images ({series.skipped_note()}). Open the folder of the CT series itself.",
+            folder,
+        )
     if not series:
-        if first_error is not None:
-            raise first_error
         raise UnknownFileError(
             f"{folder}: no DICOM image found ({len(paths)} file(s) looked at). Open a folder "
             "holding a DICOM CT series, or a .nii/.nii.gz file.",
@@ -237,6 +283,10 @@ def _add(series: dict[str, SeriesRecord], ds: Dataset, path: Path) -> None:
             "damaged or not an image object. Remove it or export the series again.",
             path,
         )
+    kind = non_image_kind(ds)
+    if kind is not None and isinstance(series, ScanRecords):
+        series.skipped.append((path, kind))
+        return
     rec = series.get(uid)
     if rec is None:
         rec = series[uid] = SeriesRecord(
@@ -257,15 +307,15 @@ def _add(series: dict[str, SeriesRecord], ds: Dataset, path: Path) -> None:
 
 
 def _classic_frames(ds: Dataset, path: Path) -> list[FrameRef]:
-    n_frames = _int(ds.get("NumberOfFrames")) or 1
+    n_frames = frame_count(ds, path)  # checked against the file size before any record
     common = dict(
         path=path,
         orientation=_floats(ds.get("ImageOrientationPatient"), 6),
         pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
         rows=_int(ds.get("Rows")),
         columns=_int(ds.get("Columns")),
-        slope=_float(ds.get("RescaleSlope"), 1.0),
-        intercept=_float(ds.get("RescaleIntercept"), 0.0),
+        slope=rescale(ds, "RescaleSlope", 1.0, path),
+        intercept=rescale(ds, "RescaleIntercept", 0.0, path),
         samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
         transfer_syntax=_transfer_syntax(ds),
     )
@@ -281,6 +331,7 @@ def _classic_frames(ds: Dataset, path: Path) -> list[FrameRef]:
 
 
 def _enhanced_frames(ds: Dataset, path: Path) -> list[FrameRef]:
+    frame_count(ds, path)  # the claimed frames must fit in the file
     shared = _first(ds.get("SharedFunctionalGroupsSequence"))
     frames = []
     for i, per in enumerate(ds.PerFrameFunctionalGroupsSequence):
@@ -305,63 +356,11 @@ def _enhanced_frames(ds: Dataset, path: Path) -> list[FrameRef]:
                 pixel_spacing=_floats(meas.get("PixelSpacing"), 2) if meas else None,
                 rows=_int(ds.get("Rows")),
                 columns=_int(ds.get("Columns")),
-                slope=_float(trans.get("RescaleSlope"), 1.0) if trans else 1.0,
-                intercept=_float(trans.get("RescaleIntercept"), 0.0) if trans else 0.0,
+                slope=rescale(trans, "RescaleSlope", 1.0, path),
+                intercept=rescale(trans, "RescaleIntercept", 0.0, path),
                 instance=_int(content.get("InStackPositionNumber")) if content else i + 1,
                 samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
                 transfer_syntax=_transfer_syntax(ds),
             )
         )
     return frames
-
-
-def _transfer_syntax(ds: Dataset) -> str:
-    meta = ds.get("file_meta")
-    return str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
-
-
-def _first(seq) -> Dataset | None:
-    try:
-        return seq[0] if seq else None
-    except (IndexError, TypeError):
-        return None
-
-
-def _value(elem):
-    return getattr(elem, "value", elem)
-
-
-def _str(elem) -> str | None:
-    v = _value(elem)
-    return str(v) if v not in (None, "") else None
-
-
-def _int(elem) -> int | None:
-    v = _value(elem)
-    if v in (None, ""):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(elem, default: float | None = None) -> float | None:
-    v = _value(elem)
-    if v in (None, ""):
-        return default
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return default
-
-
-def _floats(elem, n: int) -> tuple[float, ...] | None:
-    v = _value(elem)
-    if v is None or isinstance(v, (str, bytes)):
-        return None
-    try:
-        vals = tuple(float(x) for x in v)
-    except (TypeError, ValueError):
-        return None
-    return vals if len(vals) == n else None

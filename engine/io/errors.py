@@ -145,3 +145,8 @@ class HeaderRepairedWarning(CTCamWarning):
 
 class ValuesClippedWarning(CTCamWarning):
     """HU values outside the int16 range were clipped."""
+
+
+class NonImageSkippedWarning(CTCamWarning):
+    """DICOM objects that are not images (SR, RT structure set/dose/plan, presentation
+    states ...) lay beside the series and were skipped."""

@@ -51,6 +51,7 @@ from engine.io.errors import (
 )
 from engine.io.hu import HUConverter
 from engine.io.limits import check_affine, check_shape
+from engine.io.nifti_limits import CappedStream, check_data_size
 from engine.io.orient import orientation_string, reorient
 from engine.io.progress import drive
 from engine.io.warn import warn_and_record
@@ -80,9 +81,9 @@ def iter_read_nifti(path: str | Path) -> Generator[Progress, None, CTVolume]:
     if not path.is_file():
         raise PathNotFoundError(f"{path}: no such file. Check the path and try again.", path)
     yield Progress("load", 0.0, f"Reading {path.name}")
-    with _open(path) as (img, fixes):
+    with _open(path) as (img, fixes, stream):
         hdr = img.header
-        shape, affine, warnings = _inspect_header(img, path)
+        shape, affine, warnings, stream.limit = _inspect_header(img, path, stream.gz)
         if fixes:
             text = "; ".join(dict.fromkeys(fixes))
             warnings.append(
@@ -177,18 +178,20 @@ def _iter_voxels(
 
 
 @contextmanager
-def _open(path: Path) -> Iterator[tuple[nib.Nifti1Image, list[str]]]:
+def _open(path: Path) -> Iterator[tuple[nib.Nifti1Image, list[str], CappedStream]]:
     """The image on one open file object (gzip or plain), closed when the block ends.
 
     Reading slabs through one open stream keeps gzip seeks forward-only (re-opening per slab
     would decompress from the start each time).  nibabel's header fixes are collected.
     """
     gz, head = _read_head(path)
-    with gzip.open(path, "rb") if gz else open(path, "rb") as fobj:
+    with gzip.open(path, "rb") if gz else open(path, "rb") as raw:
+        fobj = CappedStream(raw, path)  # limited to the announced size once it is checked
+        fobj.gz = gz
         klass = nib.Nifti2Image if head[4:12] == _NIFTI2_MAGIC else nib.Nifti1Image
         with _NibabelLog() as log:
             img = _from_stream(klass, fobj, path)
-        yield img, log.messages
+        yield img, log.messages, fobj
 
 
 def _from_stream(klass, fobj, path: Path):
@@ -222,15 +225,16 @@ def _from_stream(klass, fobj, path: Path):
         ) from exc
 
 
-def _inspect_header(img, path: Path) -> tuple[tuple[int, int, int], np.ndarray, list]:
-    """Shape, affine and warnings from the header; every check done before reading voxels."""
+def _inspect_header(img, path: Path, gz: bool) -> tuple[tuple[int, int, int], np.ndarray, list, int]:
+    """Shape, affine, warnings and the announced data size from the header; every check
+    done before reading voxels (sizes: :mod:`engine.io.nifti_limits`)."""
     hdr = img.header
     try:
         shape = _check_dims(hdr.get_data_shape(), path)
         _check_dtype(hdr.get_data_dtype(), path)
         affine, warnings = _best_affine(hdr, path)
         check_affine(affine, path)
-        _check_file_length(img, shape, path)
+        needed = check_data_size(img, path, gz=gz)
     except VolumeReadError:
         raise
     except Exception as exc:  # nibabel accessors raise many types on damaged fields
@@ -239,7 +243,7 @@ def _inspect_header(img, path: Path) -> tuple[tuple[int, int, int], np.ndarray, 
             "The file is damaged; re-export the scan.",
             path,
         ) from exc
-    return shape, affine, warnings
+    return shape, affine, warnings, needed
 
 
 def _check_dims(full_shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
@@ -298,35 +302,6 @@ def _best_affine(hdr, path: Path) -> tuple[np.ndarray, list[tuple[str, type]]]:
     unit_code = int(hdr["xyzt_units"]) & 7  # 1 metre, 2 mm, 3 micron; others: assume mm
     affine[:3, :] *= _UNIT_TO_MM.get(unit_code, 1.0)
     return affine, warnings
-
-
-#: deflate cannot compress better than about 1032:1, so a .gz file of n bytes holds at most
-#: this many times n bytes of data (checked before allocating; issue 6 fuzzing).
-MAX_GZIP_RATIO = 1032
-
-
-def _check_file_length(img, shape: tuple[int, int, int], path: Path) -> None:
-    """The file must be able to hold what the header announces, checked before reading: the
-    size of an uncompressed file; at most MAX_GZIP_RATIO times the size of a .gz file."""
-    hdr = img.header
-    offset = int(hdr.get_data_offset())
-    needed = offset + math.prod(hdr.get_data_shape()) * np.dtype(hdr.get_data_dtype()).itemsize
-    size = path.stat().st_size
-    if path.name.lower().endswith(".gz") or _read_head(path)[0]:
-        if needed > MAX_GZIP_RATIO * size + (1 << 16):
-            raise TruncatedFileError(
-                f"{path}: the header announces {needed:,} bytes of image {shape} but a "
-                f"compressed file of {size:,} bytes cannot hold that much. The file is "
-                "truncated or damaged; copy or export it again.",
-                path,
-            )
-        return
-    if size < needed:
-        raise TruncatedFileError(
-            f"{path}: the file is truncated: the header announces {needed:,} bytes of image "
-            f"{shape} but the file has {size:,}. Copy or export the file again.",
-            path,
-        )
 
 
 def _read_slab(img, index: tuple, path: Path) -> np.ndarray:

@@ -17,7 +17,8 @@ Mutation families
 -----------------
 NIfTI: a header field (``dim``, ``pixdim``, ``datatype``, ``vox_offset``, ``scl_*``,
 q/sform ...) set to an extreme or random value, then optional byte edits and truncation,
-stored as ``.nii`` or ``.nii.gz``.  DICOM: a 3-slice series where elements (Rows, Bits*,
+stored as ``.nii`` or ``.nii.gz``, or a gzip bomb (a few hundred KB that really decompress
+to hundreds of MB of zeros, issue 12).  DICOM: a 3-slice series where elements (Rows, Bits*,
 Rescale*, PixelSpacing, ImagePositionPatient, ...) of one or all files get raw bytes or
 text, are deleted, or the transfer syntax changes, then byte edits/truncation of one file.
 Model card: JSON-tree edits (replace / delete / add a value anywhere) or text edits,
@@ -222,6 +223,7 @@ class NiftiCase:
     edits: tuple
     cut: int | None
     gz: bool
+    bomb: int = 0  # > 0: a gzip bomb, 1024 x 1024 x bomb int16 zeros (2 MiB per slice)
 
 
 nifti_cases = st.builds(
@@ -229,13 +231,34 @@ nifti_cases = st.builds(
     fields=st.lists(st.tuples(st.sampled_from(_NIFTI_INT_FIELDS + _NIFTI_FLOAT_FIELDS),
                               st.integers(0, 7), nifti_values), max_size=3).map(tuple),
     edits=byte_edits.map(tuple), cut=cuts, gz=st.booleans(),
+    bomb=st.sampled_from([0] * 8 + [130, 300]),
 )
+
+_ZEROS_MEMBER: list[bytes] = []
+
+
+def gzip_bomb(header: bytes, shape: tuple[int, int, int]) -> bytes:
+    """A .nii.gz whose header announces ``shape`` int16 and whose data really decompresses to
+    that many zero bytes, built cheaply as concatenated gzip members of 1 MiB of zeros each
+    (about 1 KB compressed per MiB)."""
+    import nibabel as nib
+
+    hdr = np.frombuffer(header[:348], dtype=nib.nifti1.header_dtype.newbyteorder("<")).copy()
+    hdr["dim"][0, :4] = (3, *shape)
+    hdr["dim"][0, 4:] = 1
+    hdr["datatype"], hdr["bitpix"], hdr["vox_offset"] = 4, 16, 352
+    if not _ZEROS_MEMBER:
+        _ZEROS_MEMBER.append(gzip.compress(bytes(1 << 20), compresslevel=9, mtime=0))
+    n_mib = int(np.prod(shape)) * 2 >> 20
+    return gzip.compress(hdr.tobytes() + bytes(4), mtime=0) + _ZEROS_MEMBER[0] * n_mib
 
 
 def nifti_bytes(case: NiftiCase) -> bytes:
     import nibabel as nib
 
     data = nifti_seed()
+    if case.bomb:
+        return gzip_bomb(data, (1024, 1024, case.bomb))
     hdr = np.frombuffer(data[:348], dtype=nib.nifti1.header_dtype.newbyteorder("<")).copy()
     for field, index, value in case.fields:
         base = hdr.dtype[field].base
@@ -257,7 +280,7 @@ def run_nifti(case: NiftiCase) -> str:
 
     blob = nifti_bytes(case)
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / ("f.nii.gz" if case.gz else "f.nii")
+        path = Path(d) / ("f.nii.gz" if case.gz or case.bomb else "f.nii")
         path.write_bytes(blob)
         return outcome_of(lambda: load(path), check_volume)
 

@@ -39,6 +39,9 @@ CI = settings(max_examples=150, deadline=None, derandomize=True, database=None,
 @example(NiftiCase(fields=(("pixdim", 1, float("nan")), ("vox_offset", 0, 1e9)), edits=(),
                    cut=None, gz=False))
 @example(NiftiCase(fields=(("dim", 0, 4), ("dim", 4, 32767)), edits=(), cut=None, gz=True))
+# regression (issue 12): a 600 KB gzip bomb really decompressing to 630 MB passed the deflate
+# ratio check and was read into memory
+@example(NiftiCase(fields=(), edits=(), cut=None, gz=True, bomb=300))
 def test_nifti_mutations_load_or_raise_ctcam_error(case):
     run_nifti(case)
 
@@ -60,6 +63,11 @@ def test_nifti_mutations_load_or_raise_ctcam_error(case):
 # regression (tools/fuzz.py): an integral but huge RescaleSlope overflowed int64 (OverflowError)
 @example(DicomCase(edits=((0x00281053, ("text", "1e308"), False),), syntax=None, file=1,
                    byte_edits=(), cut=None))
+# regression (issue 12): a 130 KB file claiming 10^8 frames built one record per frame (hang)
+@example(DicomCase(edits=((0x00280008, ("text", "99999999"), False),), syntax=None, file=0,
+                   byte_edits=(), cut=None))
+@example(DicomCase(edits=((0x00280008, ("text", "2000"), True),), syntax="1.2.840.10008.1.2.4.50",
+                   file=0, byte_edits=(), cut=None))
 def test_dicom_mutations_load_or_raise_ctcam_error(case):
     run_dicom(case)
 
