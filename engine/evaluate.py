@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.cam.fast import batch_maps
 from engine.cam.geometry import groups_to_volume
 from engine.errors import CTCamError
+from engine.model.batches import batch_tensors
 from engine.model.card import write_card
 from engine.model.dataset import ArrayDataset, cached_phantom_dataset
 from engine.model.loading import LoadedModel, load_model
@@ -56,20 +58,17 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
     """Logits (N, L) and, per method, (case, label, OrganIoU per threshold, mass) for every
     present label."""
     model, card = loaded.model, loaded.card
-    mean = float(card["preprocessing"]["mean"])
+    mean = card["preprocessing"]["mean"]
     codes = [lab.organ_code for lab in loaded.labels]
     shape = tuple(card["preprocessing"]["shape"])
-    W = model.head.weight.reshape(-1, *model.feature_shape) / model.n_groups
     logits_all = []
     loc: dict[str, list] = {m: [] for m in METHODS}
     dev = loaded.device
     for s in range(0, len(ds), batch_size):
         idx = np.arange(s, min(len(ds), s + batch_size))
-        x = torch.from_numpy(ds.x[idx]).to(dev, torch.float32).div_(255.0).sub_(mean)
-        a = model.features(x)  # (B, G, F, h, w)
-        logits_all.append(model.classify(a).float().cpu().numpy())
-        raw = {"hirescam": torch.einsum("bgfhw,lfhw->blghw", a, W),
-               "gradcam": torch.einsum("bgfhw,lf->blghw", a, W.mean(dim=(2, 3)))}
+        x = batch_tensors(ds, idx, mean, dev)[0]
+        raw = batch_maps(model, model.features(x))  # logits (B, L), maps (B, L, G, h, w)
+        logits_all.append(raw["logits"].float().cpu().numpy())
         for bi, case in enumerate(idx):
             present = np.flatnonzero(ds.y[case])
             if len(present) == 0:

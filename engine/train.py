@@ -33,15 +33,18 @@ import torch
 
 from engine.errors import CTCamError
 from engine.labels import LABELS, ORGAN_CODES
+from engine.model.batches import batch_tensors, dataset_mean, predict
+from engine.model.checkpoint import load_checkpoint, save_checkpoint
 from engine.model.dataset import (
+    PHANTOM_SPACING,
     SPLIT_SEED_BASE,
     ArrayDataset,
+    cache_cell_shape,
     cached_phantom_dataset,
     folder_dataset,
-    pool_cells,
 )
 from engine.model.loading import hardware_string, new_card, save_model, select_device
-from engine.model.losses import DEFAULT_LAMBDA, classification_loss, mask_loss
+from engine.model.losses import DEFAULT_LAMBDA, classification_loss, lesion_loss, mask_loss
 from engine.model.metrics import auroc_per_label
 from engine.model.net import AxialNet
 
@@ -54,6 +57,13 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "interpolation": "trilinear",
     "outside_hu": -1000,
 }
+# Input channels of the default recipe (engine.model.preprocess): mean and maximum HU of each
+# block of scan voxels, and the share of its voxels that are emphysema-like air (< -950 HU)
+# or calcium/bone (>= 200 HU).
+DEFAULT_CHANNELS: list[dict[str, Any]] = [
+    {"stat": "mean"}, {"stat": "max"},
+    {"stat": "fraction", "hu": [-2000, -950]}, {"stat": "fraction", "hu": [200, 4000]},
+]
 
 
 @dataclass
@@ -76,10 +86,15 @@ class TrainConfig:
     spacing_mm: list[float] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["spacing_mm"]))
     stem_width: int = 16
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
-    strides: list[int] = field(default_factory=lambda: [2, 2, 1])
+    strides: list[int] = field(default_factory=lambda: [1, 2, 1])
     reduce_widths: list[int] = field(default_factory=lambda: [32, 16])
     input_windows_hu: list[list[float]] = field(default_factory=list)  # e.g. [[-1000, -700]]
     head_lr_mult: float = 1.0  # learning-rate multiplier of the linear head
+    channels: list[dict[str, Any]] = field(default_factory=lambda: [dict(c) for c in DEFAULT_CHANNELS])
+    pooling: str = "lse"
+    lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
+    lesion_pos_weight: float = 50.0
+    phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     cache: str | None = None
@@ -87,10 +102,6 @@ class TrainConfig:
     threads: int | None = None
     device: str | None = None
     resume: bool = False
-
-
-class TrainingError(CTCamError):
-    """Training cannot start or continue (bad checkpoint, bad data)."""
 
 
 def _log_to(path: Path):
@@ -112,67 +123,6 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def batch_tensors(ds: ArrayDataset, idx: np.ndarray, mean: float, device: torch.device,
-                  shift_cells: int = 0, rng: np.random.Generator | None = None):
-    """Batch as tensors; with ``shift_cells`` > 0 each case is rolled by a random whole
-    number of map cells (up to ``shift_cells``) along i, j and k, volume and organ
-    coverage together, so the organ cells stay exactly aligned (augmentation)."""
-    x = torch.from_numpy(ds.x[idx]).to(device=device, dtype=torch.float32).div_(255.0).sub_(mean)
-    y = torch.from_numpy(ds.y[idx]).to(device=device, dtype=torch.float32)
-    cells = torch.from_numpy(ds.organ_cells[idx]).to(device)
-    has = torch.from_numpy(ds.has_organs[idx]).to(device)
-    if shift_cells and rng is not None:
-        block = [x.shape[d + 1] // cells.shape[d + 2] for d in range(3)]
-        for b in range(len(idx)):
-            s = rng.integers(-shift_cells, shift_cells + 1, size=3).tolist()
-            x[b] = torch.roll(x[b], [s[d] * block[d] for d in range(3)], dims=(0, 1, 2))
-            cells[b] = torch.roll(cells[b], s, dims=(1, 2, 3))
-    return x, y, cells, has
-
-
-@torch.no_grad()
-def predict(model: AxialNet, ds: ArrayDataset, mean: float, device: torch.device,
-            batch_size: int = 16) -> np.ndarray:
-    model.eval()
-    out = []
-    for s in range(0, len(ds), batch_size):
-        x, *_ = batch_tensors(ds, np.arange(s, min(len(ds), s + batch_size)), mean, device)
-        out.append(model(x).float().cpu().numpy())
-    return np.concatenate(out)
-
-
-def _save_checkpoint(out: Path, model: AxialNet, opt: torch.optim.Optimizer,
-                     state: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        for name, t in opt.state.get(p, {}).items():
-            tensors[f"opt.{i}.{name}"] = torch.as_tensor(t).detach().cpu().contiguous()
-    tmp = out / "checkpoint.tmp.safetensors"
-    save_file(tensors, str(tmp))
-    tmp.replace(out / "checkpoint.safetensors")
-    (out / "checkpoint.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-
-
-def _load_checkpoint(out: Path, model: AxialNet, opt: torch.optim.Optimizer) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    path, spath = out / "checkpoint.safetensors", out / "checkpoint.json"
-    if not path.is_file() or not spath.is_file():
-        raise TrainingError(f"--resume: no checkpoint in {out} (checkpoint.safetensors/.json); "
-                            "start without --resume.")
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        st = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
-        if st:
-            opt.state[p] = st
-    return json.loads(spath.read_text(encoding="utf-8"))
-
-
 def load_data(cfg: TrainConfig, prep: dict[str, Any], map_shape: tuple[int, int, int],
               log) -> tuple[ArrayDataset, ArrayDataset, list[str], dict[str, Any]]:
     if cfg.data:
@@ -186,19 +136,22 @@ def load_data(cfg: TrainConfig, prep: dict[str, Any], map_shape: tuple[int, int,
                 "n_val": len(val), "organ_codes": organ_codes}
         return train, val, labels, info
     labels = list(LABELS)
-    # organ coverage is cached on a fine cell grid (8 x 8 voxels x 3 slices) and pooled to
-    # the model's map grid, so models with coarser maps share one cache
-    cell_shape = (prep["shape"][0] // 8, prep["shape"][1] // 8, prep["shape"][2] // 3)
-    if any(c % m for c, m in zip(cell_shape, map_shape)):
-        cell_shape = map_shape
+    sp = tuple(cfg.phantom_spacing)
+    # organ and lesion cells are cached on a fine cell grid (4 x 4 voxels x 3 slices) and
+    # pooled to the model's map grid, so models with coarser maps share one cache
+    cell_shape = cache_cell_shape(prep["shape"], map_shape)
     train = cached_phantom_dataset(cfg.cache, "train", cfg.n_train, prep, cell_shape, labels,
-                                   ORGAN_CODES, workers=cfg.workers, log=log)
+                                   ORGAN_CODES, workers=cfg.workers, log=log, spacing=sp)
     val = cached_phantom_dataset(cfg.cache, "val", cfg.n_val, prep, cell_shape, labels,
-                                 ORGAN_CODES, workers=cfg.workers, log=log)
-    train.organ_cells = pool_cells(train.organ_cells, map_shape)
-    val.organ_cells = pool_cells(val.organ_cells, map_shape)
+                                 ORGAN_CODES, workers=cfg.workers, log=log, spacing=sp)
+    for ds in (train, val):
+        ds.pool_to(map_shape)
+    from engine.phantom.generate import GENERATOR_VERSION
+
     info = {
-        "data": "synthetic chest CT phantoms (engine.phantom.generate, size='model')",
+        "data": (f"synthetic chest CT phantoms (engine.phantom.generate version "
+                 f"{GENERATOR_VERSION}) rendered at {' x '.join(f'{v:g}' for v in sp)} mm and "
+                 "preprocessed like a scan"),
         "n_train": cfg.n_train, "n_val": cfg.n_val,
         "seeds": {"train": [SPLIT_SEED_BASE["train"], SPLIT_SEED_BASE["train"] + cfg.n_train - 1],
                   "val": [SPLIT_SEED_BASE["val"], SPLIT_SEED_BASE["val"] + cfg.n_val - 1],
@@ -219,6 +172,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     model = AxialNet(1, cfg.shape, cfg.stem_width, cfg.widths, cfg.strides, cfg.reduce_widths)
     map_shape = (*model.feature_shape[1:], model.n_groups)
     prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm))
+    if cfg.channels:
+        prep["channels"] = [dict(c) for c in cfg.channels]
     t0 = time.perf_counter()
     train_ds, val_ds, labels, data_info = load_data(cfg, prep, map_shape, log)
     data_time = time.perf_counter() - t0
@@ -227,15 +182,17 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     organ_names = list(organ_codes)
     label_organ = torch.tensor([organ_names.index(lab.partition("/")[0]) for lab in labels],
                                device=device)
-    mean = float(np.mean([train_ds.x[i].mean() for i in range(0, len(train_ds), 7)]) / 255.0)
-    prep["mean"] = round(mean, 6)
+    prep["mean"] = dataset_mean(train_ds)
+    mean0 = prep["mean"][0] if isinstance(prep["mean"], list) else prep["mean"]
 
     torch.manual_seed(cfg.seed)
     lo, hi = (float(v) for v in prep["hu_window"])
-    windows = [[round((w_lo - lo) / (hi - lo) - mean, 6), round((w_hi - lo) / (hi - lo) - mean, 6)]
-               for w_lo, w_hi in cfg.input_windows_hu]  # HU -> model-input units
+    windows = [[round((w_lo - lo) / (hi - lo) - mean0, 6), round((w_hi - lo) / (hi - lo) - mean0, 6)]
+               for w_lo, w_hi in cfg.input_windows_hu]  # HU -> model-input units (mean channel)
     model = AxialNet(len(labels), cfg.shape, cfg.stem_width, cfg.widths, cfg.strides,
-                     cfg.reduce_widths, input_windows=windows).to(device)
+                     cfg.reduce_widths, input_windows=windows,
+                     in_channels=len(cfg.channels) if cfg.channels else 1,
+                     pooling=cfg.pooling).to(device)
     head = list(model.head.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": rest, "lr_mult": 1.0},
@@ -246,14 +203,15 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     state: dict[str, Any] = {"step": 0, "epoch": 0, "train_time_s": 0.0, "history": [],
                              "config": asdict(cfg), "mean": prep["mean"]}
     if cfg.resume:
-        state = _load_checkpoint(out, model, opt)
+        state = load_checkpoint(out, model, opt)
         prep["mean"] = state["mean"]
         log(f"resumed at step {state['step']} (epoch {state['epoch']})")
-    mean = float(prep["mean"])
+    mean = prep["mean"]
+    use_lesions = cfg.lesion_weight > 0 and train_ds.lesion_cells is not None
     log(f"training {sum(p.numel() for p in model.parameters())} parameters for {total} steps "
         f"({steps_per_epoch}/epoch, batch {cfg.batch_size}) on {device}, "
-        f"mask loss {f'on, lambda={cfg.mask_lambda:.3g}' if cfg.mask_loss else 'off'}")
-    from engine.cam.fast import hirescam_batch
+        f"mask loss {f'on, lambda={cfg.mask_lambda:.3g}' if cfg.mask_loss else 'off'}, "
+        f"lesion loss {f'on, weight {cfg.lesion_weight:g}' if use_lesions else 'off'}")
 
     while state["step"] < total:
         epoch = state["epoch"]
@@ -261,33 +219,36 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
         perm = rng.permutation(len(train_ds))
         t_ep = time.perf_counter()
         model.train()
-        sums = np.zeros(2)
+        sums = np.zeros(3)
         n_b = 0
         first = (state["step"] - epoch * steps_per_epoch) if state["step"] > epoch * steps_per_epoch else 0
         for b in range(first, steps_per_epoch):
             if state["step"] >= total:
                 break
             idx = np.sort(perm[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            x, y, cells, has = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
+            x, y, cells, has, les = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], total, cfg) * g["lr_mult"]
-            a = model.features(x)
-            logits = model.classify(a)
-            loss_c = classification_loss(logits, y)
+            z = model.head.cell_scores(model.features(x))  # (B, L, G, h, w)
+            loss_c = classification_loss(model.head.pool(z), y)
             loss = loss_c
-            loss_m = torch.zeros(())
+            loss_m = loss_l = torch.zeros(())
             if cfg.mask_loss:
-                cams = hirescam_batch(model, a).permute(0, 1, 3, 4, 2)  # (B, L, mi, mj, mk)
+                cams = model.head.hirescam(z).permute(0, 1, 3, 4, 2)  # (B, L, mi, mj, mk)
                 loss_m = mask_loss(cams, y, cells, label_organ, has)
                 loss = loss + cfg.mask_lambda * loss_m
+            if use_lesions:
+                loss_l = lesion_loss(z.permute(0, 1, 3, 4, 2), les, cfg.lesion_pos_weight)
+                loss = loss + cfg.lesion_weight * loss_l
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             state["step"] += 1
-            sums += [float(loss_c.detach()), float(loss_m.detach())]
+            sums += [float(loss_c.detach()), float(loss_m.detach()), float(loss_l.detach())]
             n_b += 1
             if state["step"] % 50 == 0:
-                log(f"step {state['step']}/{total} bce {sums[0] / n_b:.4f} mask {sums[1] / n_b:.4f}")
+                log(f"step {state['step']}/{total} bce {sums[0] / n_b:.4f} mask {sums[1] / n_b:.4f}"
+                    f" lesion {sums[2] / n_b:.4f}")
         state["train_time_s"] += time.perf_counter() - t_ep
         scores = predict(model, val_ds, mean, device)
         aucs = auroc_per_label(val_ds.y, scores)
@@ -298,7 +259,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
                                  "val_macro_auroc": macro, "time_s": state["train_time_s"]})
         log(f"epoch {epoch + 1}: bce {sums[0] / max(1, n_b):.4f} mask {sums[1] / max(1, n_b):.4f} "
             f"val macro AUROC {macro:.4f} ({state['train_time_s']:.0f} s training so far)")
-        _save_checkpoint(out, model, opt, state)
+        save_checkpoint(out, model, opt, state)
 
     scores = predict(model, val_ds, mean, device)
     aucs = auroc_per_label(val_ds.y, scores)
@@ -313,6 +274,10 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
                              if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
+            "lesion_loss": ({"weight": cfg.lesion_weight, "pos_weight": cfg.lesion_pos_weight}
+                            if use_lesions else None),
+            "pooling": cfg.pooling,
+            "recipe": " ".join(recipe_args(cfg)),
             **({"input_windows_hu": cfg.input_windows_hu} if cfg.input_windows_hu else {}),
             "train_time_s": round(state["train_time_s"], 3),
             "data_time_s": round(data_time, 1),
@@ -359,6 +324,17 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--head-lr-mult", type=float, default=d.head_lr_mult,
                    help="learning-rate multiplier of the linear head (the output is a mean over "
                         "slice groups, so a focal finding moves it by 1/groups of its group logit)")
+    p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
+                   help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
+                        "the paper's mean over slice groups (engine.model.head)")
+    p.add_argument("--channels", choices=("bands", "mean"), default="bands",
+                   help="model input: mean, max and HU-band fractions per block (default) or "
+                        "the block mean alone")
+    p.add_argument("--lesion-weight", type=float, default=d.lesion_weight,
+                   help="weight of the per-cell lesion loss on phantoms (0 = off)")
+    p.add_argument("--lesion-pos-weight", type=float, default=d.lesion_pos_weight)
+    p.add_argument("--phantom-spacing", type=float, nargs=3, default=d.phantom_spacing,
+                   help="voxel size (mm) the training phantoms are rendered at")
     p.add_argument("--stem", default=d.stem, help="file stem of the written model")
     p.add_argument("--name", default=d.name)
     p.add_argument("--cache", help="folder for cached preprocessed phantoms (.npz)")
@@ -373,13 +349,35 @@ def parse_args(argv: list[str]) -> TrainConfig:
            for i in range(0, len(a.input_windows_hu), 2)]
     if any(lo >= hi for lo, hi in win):
         p.error("--input-windows-hu: each LOW must be below its HIGH")
-    return TrainConfig(input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
+    return TrainConfig(pooling=a.pooling, lesion_weight=a.lesion_weight,
+                       lesion_pos_weight=a.lesion_pos_weight,
+                       phantom_spacing=list(a.phantom_spacing),
+                       channels=[dict(c) for c in DEFAULT_CHANNELS] if a.channels == "bands" else [],
+                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
                        steps=a.steps, batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
                        mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),
                        strides=list(a.strides), reduce_widths=list(a.reduce_widths), stem=a.stem,
                        name=a.name, cache=a.cache, workers=a.workers, threads=a.threads,
                        device=a.device, resume=a.resume)
+
+
+def recipe_args(cfg: TrainConfig) -> list[str]:
+    """The ``ctcam train`` options that reproduce ``cfg`` (written into the model card)."""
+    a = ["--n-train", cfg.n_train, "--n-val", cfg.n_val, "--batch-size", cfg.batch_size,
+         "--lr", cfg.lr, "--seed", cfg.seed, "--shape", *cfg.shape, "--spacing", *cfg.spacing_mm,
+         "--stem-width", cfg.stem_width, "--widths", *cfg.widths, "--strides", *cfg.strides,
+         "--reduce-widths", *cfg.reduce_widths, "--pooling", cfg.pooling,
+         "--channels", "bands" if cfg.channels else "mean",
+         "--lesion-weight", cfg.lesion_weight, "--lesion-pos-weight", cfg.lesion_pos_weight,
+         "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells]
+    a += ["--steps", cfg.steps] if cfg.steps else ["--epochs", cfg.epochs]
+    a += ["--mask-lambda", cfg.mask_lambda] if cfg.mask_loss else ["--no-mask-loss"]
+    if cfg.input_windows_hu:
+        a += ["--input-windows-hu", *[v for w in cfg.input_windows_hu for v in w]]
+    if cfg.head_lr_mult != 1:
+        a += ["--head-lr-mult", cfg.head_lr_mult]
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in a]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 _EXPORTS = {
     "CAMMethod": "core", "identical_maps": "core",
     "CamOutput": "explain", "explain": "explain",
-    "fast_maps": "fast", "hirescam_batch": "fast", "linear_head_gradients": "fast",
+    "fast_maps": "fast", "hirescam_batch": "fast", "batch_maps": "fast",
     "GenericCAM": "generic", "TargetLayerError": "generic",
     "groups_to_volume": "geometry", "map_affine": "geometry",
     "GradCAM": "gradcam", "HiResCAM": "hirescam",
@@ -43,6 +43,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CAMMethod", "HiResCAM", "GradCAM", "GenericCAM", "TargetLayerError", "CamOutput",
-    "explain", "fast_maps", "hirescam_batch", "linear_head_gradients", "groups_to_volume",
+    "explain", "fast_maps", "hirescam_batch", "batch_maps", "groups_to_volume",
     "map_affine", "identical_maps",
 ]

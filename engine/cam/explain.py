@@ -40,7 +40,7 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
             methods: Sequence[str] = METHODS, target_layer: str | None = None) -> CamOutput:
     """Logits, probabilities and raw HiResCAM / Grad-CAM maps for every label.
 
-    ``x`` is the (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
+    ``x`` is the (1, C, X, Y, Z) or (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
     its model-grid affine (gives ``map_affine``).  ``path``: "fast" (one forward pass, no
     backward; AxialNet only), "generic" (autograd through the named target layer) or "auto".
 
@@ -72,7 +72,7 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     if isinstance(model, AxialNet):
         maps = {m: groups_to_volume(raw[m]) for m in methods}
         if model_affine is not None:
-            aff = map_affine(model_affine, x.shape[1:], maps[methods[0]].shape[1:])
+            aff = map_affine(model_affine, model.input_shape, maps[methods[0]].shape[1:])
         bias = model.head.bias.detach().to("cpu").double().numpy()
     else:
         maps = {m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods}

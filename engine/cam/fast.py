@@ -1,14 +1,16 @@
-"""Fast path for heads that are linear in the flattened target activations.
+"""Fast path for heads that are linear per cell in the target activations.
 
-AxialNet's output is y = (1/G) sum_g (W vec(A_g)) + b, so dy_c/dA_g = W_c / G for every group
-g: the gradient is known without a backward pass.  One forward pass gives A; the maps of
-*all* labels and *both* methods are then two contractions over the feature axis:
+AxialNet's per-cell scores are z[c, g, p] = sum_f W[c, f, p] A[g, f, p] and its logit is a
+pooling of z (:mod:`engine.model.head`), so dy/dA[g, f, p] = (dy/dz)[c, g, p] W[c, f, p] is
+known from the forward pass: dy/dz is 1 for the mean head and softmax(z / tau) for the
+log-sum-exp head.  One forward pass gives A; the maps of *all* labels and *both* methods are
+then contractions over the feature axis, with no backward pass:
 
-    HiResCAM[c, g, p] = (1/G) sum_f W[c, f, p] A[g, f, p]
-    Grad-CAM[c, g, p] = (1/G) sum_f mean_p'(W[c, f, p']) A[g, f, p]
+    HiResCAM[c, g, p] = sum_f (dy/dA) A = (dy/dz)[c, g, p] z[c, g, p]
+    Grad-CAM[c, g, p] = sum_f alpha[c, f] A[g, f, p],  alpha = mean_{g,p} (dy/dz) W
 
-(p = spatial position; Grad-CAM's mean over groups of the constant W_c/G is W_c/G itself).
-Because HiResCAM sums W_c . vec(A_g) / G over g, sum(HiResCAM_c) = y_c - b_c exactly.
+For the mean head sum(HiResCAM_c) = y_c - b_c exactly; for the log-sum-exp head the sum is
+y_c - b_c + tau (log N - H(softmax)) (``PooledLinearHead.hirescam_identity_gap``).
 """
 
 from __future__ import annotations
@@ -18,23 +20,22 @@ import torch
 from engine.model.net import AxialNet
 
 
-def linear_head_gradients(model: AxialNet) -> torch.Tensor:
-    """dy/dA as (L, 1, F, h, w): W reshaped to the feature shape, divided by G."""
-    W = model.head.weight
-    return (W / model.n_groups).reshape(W.shape[0], 1, *model.feature_shape)
-
-
 @torch.no_grad()
 def fast_maps(model: AxialNet, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One forward pass -> (logits (L,), {"hirescam": (L, G, h, w), "gradcam": ...})."""
     if x.shape[0] != 1:
         raise ValueError("fast_maps explains one input at a time (batch size 1)")
-    a = model.features(x)[0]  # (G, F, h, w)
-    logits = model.classify(a[None])[0]
-    W = model.head.weight.reshape(-1, *model.feature_shape) / model.n_groups  # (L, F, h, w)
-    hires = torch.einsum("gfhw,lfhw->lghw", a, W)
-    grad = torch.einsum("gfhw,lf->lghw", a, W.mean(dim=(2, 3)))
-    return logits, {"hirescam": hires, "gradcam": grad}
+    a = model.features(x)  # (1, G, F, h, w)
+    maps = batch_maps(model, a)
+    return maps.pop("logits")[0], {m: v[0] for m, v in maps.items()}
+
+
+def batch_maps(model: AxialNet, a: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Activations (B, G, F, h, w) -> {"logits": (B, L), "hirescam"/"gradcam": (B, L, G, h, w)}."""
+    head = model.head
+    z = head.cell_scores(a)
+    grad = torch.einsum("bgfhw,blf->blghw", a, head.gradcam_weights(z))
+    return {"logits": head.pool(z), "hirescam": head.hirescam(z), "gradcam": grad}
 
 
 def hirescam_batch(model: AxialNet, a: torch.Tensor) -> torch.Tensor:
@@ -42,5 +43,4 @@ def hirescam_batch(model: AxialNet, a: torch.Tensor) -> torch.Tensor:
 
     Used by the mask loss during training.
     """
-    W = model.head.weight.reshape(-1, *model.feature_shape) / model.n_groups
-    return torch.einsum("bgfhw,lfhw->blghw", a, W)
+    return model.head.hirescam(model.head.cell_scores(a))

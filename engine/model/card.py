@@ -34,6 +34,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from engine.model.card_inputs import check_inputs
 from engine.model.errors import ModelCardError
 from engine.results import LabelInfo
 from engine.safe_paths import name_problem
@@ -197,7 +198,8 @@ def _validate_card(card: Any, source: str) -> None:
         if not (isinstance(pre[key], list) and len(pre[key]) == n
                 and all(_is_number(v) for v in pre[key])):
             fail(f"preprocessing.{key} must be {n} finite numbers, got {pre[key]!r}")
-    for key in ("mean", "outside_hu"):
+    check_inputs(arch, pre, source)
+    for key in ("outside_hu",):
         if key in pre and not _is_number(pre[key]):
             fail(f"preprocessing.{key} must be a finite number, got {pre[key]!r}")
     if list(pre["shape"]) != list(arch["input_shape"]):

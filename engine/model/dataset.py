@@ -9,12 +9,20 @@ with seed ``SPLIT_SEED_BASE[s] + n``:
 
 Per case we keep:
 
-* ``x``           uint8 (X, Y, Z): the windowed volume in [0, 1] times 255 (7 HU steps;
-                  the network subtracts the card's mean after dividing by 255);
+* ``x``           uint8 (X, Y, Z), or (C, X, Y, Z) for a card with input ``channels``: the
+                  model input in [0, 1] times 255 (7 HU steps for the mean; the network
+                  subtracts the card's mean after dividing by 255);
 * ``y``           uint8 (L,): label vector in card order;
 * ``organ_cells`` uint8 (n_organs, mi, mj, mk): fraction (x255) of each map cell covered
                   by each organ (order of ``organ_codes``), used by the mask loss;
-* ``organs``      uint8 (X, Y, Z): organ label map on the model grid (evaluation only).
+* ``organs``      uint8 (X, Y, Z): organ label map on the model grid (evaluation only);
+* ``lesion_cells`` uint8 (L, mi, mj, mk), phantoms only: 1 where a cell of the map grid holds
+                  a voxel of the label's lesion mask (the per-cell lesion loss and the
+                  peak-distance metric use it).
+
+Phantoms are rendered at ``phantom_spacing`` (default 2 x 2 x 2.5 mm, near scan resolution)
+and pass through the same preprocessing as a user's scan, so the model trains on what it
+sees at inference.
 
 User dataset folder (``ctcam train --data FOLDER``)::
 
@@ -44,10 +52,11 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CTCamError
-from engine.model.preprocess import model_grid_affine, resample_hu, resample_labelmap, window
+from engine.model.preprocess import model_grid_affine, model_input_array, resample_labelmap
 from engine.volume import CTVolume, canonicalize
 
 SPLIT_SEED_BASE = {"train": 1_000_000, "val": 2_000_000, "test": 3_000_000}
+PHANTOM_SPACING = (2.0, 2.0, 2.5)
 
 
 class DatasetError(CTCamError):
@@ -62,6 +71,13 @@ class ArrayDataset:
     has_organs: np.ndarray  # bool (N,)
     ids: np.ndarray  # str (N,)
     organs: np.ndarray | None = None  # uint8 (N, X, Y, Z)
+    lesion_cells: np.ndarray | None = None  # uint8 (N, L, mi, mj, mk)
+
+    def pool_to(self, map_shape: Sequence[int]) -> None:
+        """Pool organ cells (mean coverage) and lesion cells (any) to a coarser map grid."""
+        self.organ_cells = pool_cells(self.organ_cells, map_shape)
+        if self.lesion_cells is not None:
+            self.lesion_cells = pool_cells(self.lesion_cells, map_shape, reduce="max")
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -71,6 +87,8 @@ class ArrayDataset:
                       has_organs=self.has_organs, ids=self.ids.astype("U"))
         if self.organs is not None:
             arrays["organs"] = self.organs
+        if self.lesion_cells is not None:
+            arrays["lesion_cells"] = self.lesion_cells
         tmp = Path(str(path) + ".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
@@ -80,14 +98,18 @@ class ArrayDataset:
         with np.load(path, allow_pickle=False) as z:
             return cls(x=z["x"], y=z["y"], organ_cells=z["organ_cells"],
                        has_organs=z["has_organs"], ids=z["ids"],
-                       organs=z["organs"] if "organs" in z else None)
+                       organs=z["organs"] if "organs" in z else None,
+                       lesion_cells=z["lesion_cells"] if "lesion_cells" in z else None)
 
     @classmethod
     def concat(cls, parts: Sequence[ArrayDataset]) -> ArrayDataset:
         organs = None
         if all(p.organs is not None for p in parts):
             organs = np.concatenate([p.organs for p in parts])  # type: ignore[misc]
-        return cls(
+        lesions = None
+        if all(p.lesion_cells is not None for p in parts):
+            lesions = np.concatenate([p.lesion_cells for p in parts])  # type: ignore[misc]
+        return cls(lesion_cells=lesions,
             x=np.concatenate([p.x for p in parts]), y=np.concatenate([p.y for p in parts]),
             organ_cells=np.concatenate([p.organ_cells for p in parts]),
             has_organs=np.concatenate([p.has_organs for p in parts]),
@@ -107,11 +129,20 @@ def organ_cell_fractions(organs: np.ndarray, codes: Sequence[int],
     return out
 
 
-def pool_cells(cells: np.ndarray, map_shape: Sequence[int]) -> np.ndarray:
-    """Organ coverage (..., n_organs, ci, cj, ck) on a finer cell grid -> ``map_shape``.
+def cache_cell_shape(model_shape: Sequence[int], map_shape: Sequence[int]) -> tuple[int, int, int]:
+    """The cell grid cached data use: 4 x 4 voxels x 3 slices when the map grid nests in it."""
+    fine = (int(model_shape[0]) // 4, int(model_shape[1]) // 4, int(model_shape[2]) // 3)
+    if any(f % m for f, m in zip(fine, map_shape)):
+        return tuple(int(m) for m in map_shape)  # type: ignore[return-value]
+    return fine
 
-    Exact when the fine cells nest in the coarse ones (the fraction of a block is the mean
-    of its sub-blocks' fractions)."""
+
+def pool_cells(cells: np.ndarray, map_shape: Sequence[int], reduce: str = "mean") -> np.ndarray:
+    """Cell values (..., n, ci, cj, ck) on a finer cell grid -> ``map_shape``.
+
+    ``reduce="mean"`` for organ coverage (exact when the fine cells nest in the coarse ones:
+    the fraction of a block is the mean of its sub-blocks' fractions), ``"max"`` for
+    lesion cells (a coarse cell holds the lesion when any of its sub-cells does)."""
     fine = cells.shape[-3:]
     if tuple(fine) == tuple(map_shape):
         return cells
@@ -120,7 +151,26 @@ def pool_cells(cells: np.ndarray, map_shape: Sequence[int]) -> np.ndarray:
         raise ValueError(f"cell grid {fine} does not nest in map grid {tuple(map_shape)}")
     lead = cells.shape[:-3]
     r = cells.reshape(*lead, map_shape[0], f[0], map_shape[1], f[1], map_shape[2], f[2])
+    if reduce == "max":
+        return r.max(axis=(-5, -3, -1))
     return np.rint(r.astype(np.float32).mean(axis=(-5, -3, -1))).astype(np.uint8)
+
+
+def mask_cells(mask: np.ndarray, mask_affine: np.ndarray, model_affine: np.ndarray,
+               model_shape: Sequence[int], map_shape: Sequence[int]) -> np.ndarray:
+    """bool (mi, mj, mk): map cells that contain the world position of any mask voxel."""
+    out = np.zeros(tuple(map_shape), bool)
+    ijk = np.argwhere(mask)
+    if len(ijk) == 0:
+        return out
+    t = np.linalg.inv(model_affine) @ np.asarray(mask_affine, dtype=np.float64)
+    idx = ijk @ t[:3, :3].T + t[:3, 3]  # model-grid index of each voxel centre
+    block = np.asarray(model_shape, float) / np.asarray(map_shape, float)
+    cell = np.floor((idx + 0.5) / block).astype(np.int64)
+    ok = np.all((cell >= 0) & (cell < np.asarray(map_shape)), axis=1)
+    cell = cell[ok]
+    out[cell[:, 0], cell[:, 1], cell[:, 2]] = True
+    return out
 
 
 def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.ndarray | None,
@@ -129,7 +179,7 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
     """(x uint8, organs on model grid or None, organ cell fractions) for one case."""
     shape = tuple(int(s) for s in prep["shape"])
     aff = model_grid_affine(volume, prep)
-    x = np.rint(window(resample_hu(volume, aff, prep), prep) * 255).astype(np.uint8)
+    x = np.rint(model_input_array(volume, aff, prep) * 255).astype(np.uint8)
     if organs is None:
         return x, None, np.zeros((len(codes), *map_shape), np.uint8)
     org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
@@ -138,23 +188,30 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
 
 
 def _phantom_case(args: tuple) -> tuple:
-    seed, prep, map_shape, codes, labels, keep_organs = args
+    seed, prep, map_shape, codes, labels, keep_organs, spacing = args
     from engine.phantom import generate
 
-    case = generate(seed, size="model")
+    case = generate(seed, size="model", spacing=tuple(spacing))
     x, org, cells = case_arrays(case.volume, case.organs, None, prep, map_shape, codes)
     y = np.array([int(case.labels[lab]) for lab in labels], dtype=np.uint8)
-    return x, (org if keep_organs else None), cells, y
+    aff = model_grid_affine(case.volume, prep)
+    les = np.zeros((len(labels), *map_shape), np.uint8)
+    for n, lab in enumerate(labels):
+        if lab in case.masks and y[n]:
+            les[n] = mask_cells(case.masks[lab], case.volume.affine, aff, prep["shape"], map_shape)
+    return x, (org if keep_organs else None), cells, y, les
 
 
 def phantom_dataset(split: str, n: int, prep: dict[str, Any], map_shape: Sequence[int],
                     labels: Sequence[str], organ_codes: dict[str, int], keep_organs: bool = False,
                     workers: int = 1, start: int = 0,
-                    log: Callable[[str], None] | None = None) -> ArrayDataset:
+                    log: Callable[[str], None] | None = None,
+                    spacing: Sequence[float] = PHANTOM_SPACING) -> ArrayDataset:
     """Generate ``n`` phantoms of ``split`` (seeds base+start .. base+start+n-1)."""
     seeds = [SPLIT_SEED_BASE[split] + start + i for i in range(n)]
     codes = list(organ_codes.values())
-    jobs = [(s, prep, tuple(map_shape), codes, list(labels), keep_organs) for s in seeds]
+    jobs = [(s, prep, tuple(map_shape), codes, list(labels), keep_organs, tuple(spacing))
+            for s in seeds]
     t0 = time.perf_counter()
     results = []
     if workers > 1:
@@ -174,21 +231,27 @@ def phantom_dataset(split: str, n: int, prep: dict[str, Any], map_shape: Sequenc
         x=np.stack([r[0] for r in results]), y=np.stack([r[3] for r in results]),
         organ_cells=np.stack([r[2] for r in results]), has_organs=np.ones(n, bool),
         ids=np.array([f"phantom-{s}" for s in seeds]),
-        organs=np.stack([r[1] for r in results]) if keep_organs else None)
+        organs=np.stack([r[1] for r in results]) if keep_organs else None,
+        lesion_cells=np.stack([r[4] for r in results]))
 
 
 def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, prep: dict[str, Any],
                            map_shape: Sequence[int], labels: Sequence[str],
                            organ_codes: dict[str, int], keep_organs: bool = False,
-                           workers: int = 1, log: Callable[[str], None] | None = None
-                           ) -> ArrayDataset:
-    """:func:`phantom_dataset`, stored in / read from ``cache_dir`` (chunks of 100 cases)."""
+                           workers: int = 1, log: Callable[[str], None] | None = None,
+                           spacing: Sequence[float] = PHANTOM_SPACING) -> ArrayDataset:
+    """:func:`phantom_dataset`, stored in / read from ``cache_dir`` (chunks of 100 cases).
+
+    The cache key holds everything a case depends on, the generator's version included."""
     if cache_dir is None:
         return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
-                               workers, log=log)
+                               workers, log=log, spacing=spacing)
+    from engine.phantom.generate import GENERATOR_VERSION
+
     key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
-                      prep.get("centre", "body"), list(map_shape), list(labels),
-                      organ_codes], sort_keys=True)
+                      prep.get("centre", "body"), prep.get("channels"), list(map_shape),
+                      list(labels), organ_codes, list(spacing), GENERATOR_VERSION],
+                     sort_keys=True)
     import hashlib
 
     tag = hashlib.sha256(key.encode()).hexdigest()[:10]
@@ -203,7 +266,7 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
             parts.append(ArrayDataset.load(f))
         else:
             part = phantom_dataset(split, m, prep, map_shape, labels, organ_codes, keep_organs,
-                                   workers, start=start, log=None)
+                                   workers, start=start, log=None, spacing=spacing)
             part.save(f)
             parts.append(part)
             if log:
@@ -274,7 +337,7 @@ def folder_dataset(folder: str | Path, prep: dict[str, Any], map_shape: Sequence
         cells.append(cell)
         has.append(organs is not None)
         ids.append(case)
-        orgs.append(org if org is not None else np.zeros_like(x))
+        orgs.append(org if org is not None else np.zeros(x.shape[-3:], np.uint8))
         if log and (n + 1) % 20 == 0:
             log(f"{split}: read {n + 1}/{len(chosen)} cases")
     if not xs:

@@ -63,3 +63,18 @@ def mask_loss(cams: torch.Tensor, y: torch.Tensor, organ_cells: torch.Tensor,
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, y)
+
+
+def lesion_loss(cell_scores: torch.Tensor, lesion_cells: torch.Tensor,
+                pos_weight: float = 50.0) -> torch.Tensor:
+    """Per-cell lesion loss (phantoms, whose lesion masks are known).
+
+    ``cell_scores`` z (B, L, mi, mj, mk), the head's per-cell scores (``PooledLinearHead``);
+    ``lesion_cells`` (B, L, mi, mj, mk) 1 where the label's lesion touches the cell (all 0
+    for an absent label).  BCE-with-logits of every cell against that target, positive
+    cells weighted ``pos_weight`` (a lesion covers few cells), averaged over cells and maps.
+    It tells the network *where* a small finding is, which the case label alone does not.
+    """
+    t = (lesion_cells > 0).to(cell_scores.dtype)
+    w = torch.as_tensor(pos_weight, dtype=cell_scores.dtype, device=cell_scores.device)
+    return F.binary_cross_entropy_with_logits(cell_scores, t, pos_weight=w)

@@ -1,10 +1,13 @@
 """AxialNet-style classifier (design section 6; Draelos & Carin, arXiv 2011.08891).
 
-Input ``x`` has shape (B, X, Y, Z): the preprocessed volume on the model grid in canonical
-array order (i -> patient Right, j -> Anterior, k -> Superior; axis 3 of ``x`` is axial).
+Input ``x`` has shape (B, C, X, Y, Z), or (B, X, Y, Z) when C = 1: the preprocessed volume
+on the model grid in canonical array order (i -> patient Right, j -> Anterior, k -> Superior;
+the last axis is axial), with C input channels per voxel (``engine.model.preprocess``: mean
+HU, maximum HU, fractions of full-resolution voxels in HU bands).
 
 1. **Groups.** The Z axial slices are cut into G = Z / 3 groups of 3 adjacent slices; each
-   group is a 3-channel 2D image (channels = slices k = 3g, 3g+1, 3g+2; image axes (i, j)).
+   group is a 3C-channel 2D image (channel 3c + s = input channel c of slice k = 3g + s;
+   image axes (i, j)).
 2. **Backbone.** A small ResNet-style 2D network (stride-2 stem, one residual stage per
    width) runs on all B*G group images as one batch.  Optionally (``input_windows``) each
    group image first gains fixed windowed copies of its 3 slices, ``clamp((x - a) / (b - a),
@@ -14,12 +17,13 @@ array order (i -> patient Right, j -> Anterior, k -> Superior; axis 3 of ``x`` i
    the head are unchanged.
 3. **Reduce.** A few 3x3 conv layers bring the channels down to F.  Their output is the
    CAM target layer ``A`` with shape (B*G, F, h, w).
-4. **Head.** One linear layer, *shared by all groups*, maps each group's flattened
-   features vec(A_g) (length F*h*w) to per-group logits s_g = W vec(A_g) + b; the output
-   is the mean over groups, y = (1/G) sum_g s_g = (1/G) sum_g W vec(A_g) + b.
+4. **Head** (:mod:`engine.model.head`). Per-cell scores z = sum_f W[f, p] A[g, f, p], linear
+   in A, pooled over all cells: ``"mean"`` (the paper's AxialNet: one linear layer over the
+   flattened features of each group, mean over groups) or ``"lse"`` (log-sum-exp, so a
+   finding in one cell of one group is not diluted by G).
 
-Because y is linear in A, dy_c/dA_g = W_c / G for every group, which is what the fast CAM
-path of :mod:`engine.cam.fast` exploits.
+Because z is linear in A, dy/dA = (dy/dz) W is known from the forward pass alone, which is
+what the fast CAM path of :mod:`engine.cam.fast` exploits.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from engine.model.head import PooledLinearHead
 
 SLICES_PER_GROUP = 3
 TARGET_LAYER = "reduce"
@@ -86,6 +92,9 @@ class AxialNet(nn.Module):
         strides: Sequence[int] = (1, 2, 2),
         reduce_widths: Sequence[int] = (32, 16),
         input_windows: Sequence[Sequence[float]] = (),
+        in_channels: int = 1,
+        pooling: str = "mean",
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.input_windows = [(float(a), float(b)) for a, b in input_windows]
@@ -97,8 +106,11 @@ class AxialNet(nn.Module):
         self.input_shape = (X, Y, Z)
         self.n_groups = Z // SLICES_PER_GROUP
         self.n_labels = int(n_labels)
+        self.in_channels = int(in_channels)
+        if self.in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         layers: list[nn.Module] = [
-            nn.Conv2d(SLICES_PER_GROUP * (1 + len(self.input_windows)), stem_width, 3,
+            nn.Conv2d(SLICES_PER_GROUP * self.in_channels * (1 + len(self.input_windows)), stem_width, 3,
                       stride=2, padding=1, bias=False),
             nn.BatchNorm2d(stem_width),
             nn.ReLU(inplace=True),
@@ -119,15 +131,22 @@ class AxialNet(nn.Module):
         if X % down or Y % down:
             raise ValueError(f"in-plane grid {X}x{Y} is not divisible by the downsampling {down}")
         self.feature_shape = (cin, X // down, Y // down)  # (F, h, w)
-        self.head = nn.Linear(cin * (X // down) * (Y // down), self.n_labels)
+        self.head = PooledLinearHead(self.feature_shape, self.n_labels, self.n_groups,
+                                     pooling, temperature)
 
     # -- pieces used by the CAM fast path and the mask loss ---------------------------------
     def to_groups(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, X, Y, Z) -> (B*G, 3, X, Y), channel c of group g = slice 3g + c."""
-        B, X, Y, Z = x.shape
+        """(B, C, X, Y, Z) or (B, X, Y, Z) -> (B*G, 3C, X, Y); channel 3c + s of group g =
+        input channel c of slice 3g + s."""
+        if x.dim() == 4:
+            x = x[:, None]
+        B, C, X, Y, Z = x.shape
+        if C != self.in_channels or (X, Y, Z) != self.input_shape:
+            raise ValueError(f"input {tuple(x.shape)} does not fit the model "
+                             f"({self.in_channels} channel(s) x {self.input_shape})")
         G = Z // SLICES_PER_GROUP
-        return x.reshape(B, X, Y, G, SLICES_PER_GROUP).permute(0, 3, 4, 1, 2).reshape(
-            B * G, SLICES_PER_GROUP, X, Y
+        return x.reshape(B, C, X, Y, G, SLICES_PER_GROUP).permute(0, 4, 1, 5, 2, 3).reshape(
+            B * G, C * SLICES_PER_GROUP, X, Y
         )
 
     def windowed(self, g: torch.Tensor) -> torch.Tensor:
@@ -144,13 +163,13 @@ class AxialNet(nn.Module):
         return a.reshape(B, -1, *a.shape[1:])
 
     def classify(self, a: torch.Tensor) -> torch.Tensor:
-        """Logits (B, L) from activations (B, G, F, h, w): mean over groups of W vec(A_g) + b."""
-        return self.head(a.flatten(2)).mean(1)
+        """Logits (B, L) from activations (B, G, F, h, w) (see :mod:`engine.model.head`)."""
+        return self.head.pool(self.head.cell_scores(a))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B = x.shape[0]
         a = self.reduce(self.backbone(self.windowed(self.to_groups(x))))  # (B*G, F, h, w): target
-        return self.head(a.reshape(B, -1, a[0].numel())).mean(1)
+        return self.classify(a.reshape(B, -1, *a.shape[1:]))
 
 
 def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
@@ -163,6 +182,9 @@ def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
         strides=arch["strides"],
         reduce_widths=arch["reduce_widths"],
         input_windows=arch.get("input_windows", ()),
+        in_channels=arch.get("in_channels", 1),
+        pooling=arch.get("pooling", "mean"),
+        temperature=arch.get("temperature", 1.0),
     )
 
 
@@ -185,5 +207,8 @@ def architecture_of(model: AxialNet) -> dict:
         "reduce_widths": reduce_widths,
         "feature_shape": list(model.feature_shape),
         "n_groups": model.n_groups,
+        "in_channels": model.in_channels,
+        "pooling": model.head.pooling,
+        "temperature": model.head.temperature,
         **({"input_windows": [list(w) for w in model.input_windows]} if model.input_windows else {}),
     }

@@ -131,7 +131,9 @@ def test_train_on_user_folder_writes_loadable_model_and_resumes(tmp_path, capsys
     assert [lab["name"] for lab in card["labels"]] == ["right_lung/nodule", "left_lung/nodule"]
     assert card["training"]["mask_loss"] is True and card["training"]["epochs"] == 2
     assert card["training"]["n_train"] == 12 and card["training"]["n_val"] == 4
-    assert 0 < card["preprocessing"]["mean"] < 1
+    assert len(card["preprocessing"]["mean"]) == len(card["preprocessing"]["channels"]) == 4
+    assert all(0 <= m < 1 for m in card["preprocessing"]["mean"])
+    assert card["architecture"]["pooling"] == "lse" and "--pooling lse" in card["training"]["recipe"]
     assert "hardware" in card["training"] and card["training"]["train_time_s"] > 0
     assert "synthetic" in card["synthetic_data_statement"]
     lm = load_model(out / "axialnet.safetensors", device="cpu")
@@ -152,8 +154,8 @@ def test_train_reports_bad_folder_as_error(tmp_path, capsys):
 
 
 def test_shift_augmentation_keeps_organ_cells_aligned():
+    from engine.model.batches import batch_tensors
     from engine.model.dataset import ArrayDataset, organ_cell_fractions
-    from engine.train import batch_tensors
 
     rng = np.random.default_rng(3)
     organs = np.zeros((2, 16, 16, 6), np.uint8)
@@ -162,7 +164,7 @@ def test_shift_augmentation_keeps_organ_cells_aligned():
     cells = np.stack([organ_cell_fractions(o, [1, 2, 3], (4, 4, 2)) for o in organs])
     ds = ArrayDataset(x=(organs > 0).astype(np.uint8) * 255, y=np.zeros((2, 1), np.uint8),
                       organ_cells=cells, has_organs=np.ones(2, bool), ids=np.array(["a", "b"]))
-    x, _, c, _ = batch_tensors(ds, np.arange(2), 0.0, torch.device("cpu"), shift_cells=1, rng=rng)
+    x, _, c, _, _ = batch_tensors(ds, np.arange(2), 0.0, torch.device("cpu"), shift_cells=1, rng=rng)
     moved = False
     for b in range(2):
         again = organ_cell_fractions((x[b].numpy() > 0.5).astype(np.uint8) * organs[b].max(),
@@ -184,7 +186,7 @@ def _train_one_epoch(tmp_path, *options: str):
 
 def test_train_with_input_windows_records_them_in_the_card(tmp_path):
     data, out, rc = _train_one_epoch(tmp_path, "--input-windows-hu", "-1000", "-700", "-150", "250",
-                                     "--head-lr-mult", "4")
+                                     "--head-lr-mult", "4", "--channels", "mean")
     assert rc == 0
     card = json.loads((out / "axialnet.json").read_text())
     assert card["training"]["input_windows_hu"] == [[-1000, -700], [-150, 250]]
@@ -205,7 +207,8 @@ def test_head_lr_mult_zero_freezes_the_head_only(tmp_path):
     _, out, rc = _train_one_epoch(tmp_path, "--head-lr-mult", "0")
     assert rc == 0
     torch.manual_seed(0)  # the trainer's seed: the same initial weights
-    init = AxialNet(2, (32, 32, 12), 4, [4, 8], [1, 2], [4])
+    init = AxialNet(2, (32, 32, 12), 4, [4, 8], [1, 2], [4], in_channels=4, pooling="lse")
     trained = load_model(out / "axialnet.safetensors", device="cpu").model
     torch.testing.assert_close(trained.head.weight, init.head.weight)
+    torch.testing.assert_close(trained.head.shared, init.head.shared)
     assert not torch.allclose(trained.reduce[0].weight, init.reduce[0].weight)

@@ -1,0 +1,66 @@
+"""Batches of an :class:`~engine.model.dataset.ArrayDataset` as tensors, and batched
+prediction (training and evaluation share them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from engine.model.dataset import ArrayDataset
+
+
+def centring(mean: float | Sequence[float], x_ndim: int, device: torch.device) -> torch.Tensor:
+    """The card's mean(s) as a tensor that broadcasts over a (B, [C,] X, Y, Z) batch."""
+    m = torch.as_tensor(mean, dtype=torch.float32, device=device)
+    if m.dim() == 0:
+        return m
+    return m.reshape(1, -1, *([1] * (x_ndim - 2)))
+
+
+def batch_tensors(ds: ArrayDataset, idx: np.ndarray, mean: float | Sequence[float],
+                  device: torch.device, shift_cells: int = 0,
+                  rng: np.random.Generator | None = None):
+    """(x, y, organ cells, has organs, lesion cells or None) for cases ``idx``.
+
+    With ``shift_cells`` > 0 each case is rolled by a random whole number of map cells (up to
+    ``shift_cells``) along i, j and k, volume, organ coverage and lesion cells together, so
+    they stay exactly aligned (augmentation)."""
+    x = torch.from_numpy(ds.x[idx]).to(device=device, dtype=torch.float32).div_(255.0)
+    x = x.sub_(centring(mean, x.dim(), device))
+    y = torch.from_numpy(ds.y[idx]).to(device=device, dtype=torch.float32)
+    cells = torch.from_numpy(ds.organ_cells[idx]).to(device)
+    has = torch.from_numpy(ds.has_organs[idx]).to(device)
+    les = None if ds.lesion_cells is None else torch.from_numpy(ds.lesion_cells[idx]).to(device)
+    if shift_cells and rng is not None:
+        grid = x.shape[-3:]
+        block = [grid[d] // cells.shape[d + 2] for d in range(3)]
+        dims = tuple(range(x.dim() - 4, x.dim() - 1))  # spatial dims of x[b]
+        for b in range(len(idx)):
+            s = rng.integers(-shift_cells, shift_cells + 1, size=3).tolist()
+            x[b] = torch.roll(x[b], [s[d] * block[d] for d in range(3)], dims=dims)
+            cells[b] = torch.roll(cells[b], s, dims=(1, 2, 3))
+            if les is not None:
+                les[b] = torch.roll(les[b], s, dims=(1, 2, 3))
+    return x, y, cells, has, les
+
+
+def dataset_mean(ds: ArrayDataset, every: int = 7) -> float | list[float]:
+    """Mean model input over every ``every``-th case: one number, or one per channel."""
+    sub = ds.x[::every].astype(np.float32) / 255.0
+    if sub.ndim == 5:
+        return [round(float(v), 6) for v in sub.mean(axis=(0, 2, 3, 4))]
+    return round(float(sub.mean()), 6)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, ds: ArrayDataset, mean, device: torch.device,
+            batch_size: int = 16) -> np.ndarray:
+    """Logits (N, L) of every case."""
+    model.eval()
+    out = []
+    for s in range(0, len(ds), batch_size):
+        x, *_ = batch_tensors(ds, np.arange(s, min(len(ds), s + batch_size)), mean, device)
+        out.append(model(x).float().cpu().numpy())
+    return np.concatenate(out)
