@@ -125,13 +125,24 @@ def _organs_arg(job: Job, opts: BatchOptions):
 
 
 # -- one scan ------------------------------------------------------------------------------------
-def is_complete(scan_dir: Path) -> bool:
-    """True when ``scan_dir`` holds a readable findings.json (written last, renamed in)."""
+def is_complete(scan_dir: Path, expected: dict[str, Any] | None = None) -> bool:
+    """True when ``scan_dir`` holds a readable findings.json (written last, renamed in) and,
+    given ``expected`` (:func:`engine.outdir.provenance`), was produced the same way."""
     try:
         data = json.loads((scan_dir / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and isinstance(data.get("labels"), list)
+    if not (isinstance(data, dict) and isinstance(data.get("labels"), list)):
+        return False
+    return expected is None or data.get("provenance") == expected
+
+
+def expected_provenance(job: Job, opts: BatchOptions) -> dict[str, Any]:
+    from engine.cli_explain import organs_choice
+    from engine.outdir import provenance
+
+    return provenance(model_card_for(opts.model), labels=opts.labels, methods=opts.methods,
+                      raw=opts.raw, organs=organs_choice(_organs_arg(job, opts)))
 
 
 def _top(result) -> tuple[str, float]:
@@ -175,12 +186,16 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
     from engine.cli_explain import explain_one
     from engine.export import label_indices
     from engine.pipeline import get_model
+    from engine.safe_paths import inside
     from engine.summary_png import write_summary_png
 
     out_dir = Path(out_dir)
-    final = out_dir / job.id
-    if skip_complete and is_complete(final):
-        return JobOutcome(job.id, job.path, "skipped", worker=worker)
+    try:
+        final = inside(out_dir, job.id)
+        if skip_complete and is_complete(final, expected_provenance(job, opts)):
+            return JobOutcome(job.id, job.path, "skipped", worker=worker)
+    except CTCamError as exc:  # an unsafe id, or the model's card became unreadable
+        return JobOutcome(job.id, job.path, "failed", error=_failure(exc), worker=worker)
     t0 = time.perf_counter()
     tmp = out_dir / f"{PARTIAL_PREFIX}{job.id}-{uuid.uuid4().hex[:8]}"
     report = _scaled_progress(progress)
@@ -310,20 +325,24 @@ def run_batch(jobs: list[Job], out_dir: str | Path, opts: BatchOptions, *,
     # Load the model before touching DIR: a bad model is a usage error (exit 2), not one
     # failure per scan.  On a cluster this checks it on the client (CPU); workers load their own.
     model = get_model(opts.model, "cpu" if cluster else opts.device)  # once per process
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clean_partials(out_dir)
+    from engine.outdir import OutputLock, check_targets, prepare
+
+    prepare(out_dir)  # a writable folder, or one clear error before any scan
+    check_targets(out_dir, files=(ERRORS_CSV, SCANS_CSV), folders=())
     reporter = reporter or BatchProgress(len(jobs), enabled=False)
     t0 = time.perf_counter()
-    recorder = BatchRecorder(out_dir)
-    try:
-        if cluster:
-            from engine.cluster import run_on_cluster
+    with OutputLock(out_dir):  # a second batch on the same folder is refused
+        clean_partials(out_dir)
+        recorder = BatchRecorder(out_dir)
+        try:
+            if cluster:
+                from engine.cluster import run_on_cluster
 
-            outcomes = run_on_cluster(jobs, out_dir, opts, cluster, reporter=reporter,
-                                      record=recorder.add, workers=workers)
-        else:
-            outcomes = run_local(jobs, out_dir, opts, reporter, recorder.add, model)
-    finally:
-        recorder.close()
+                outcomes = run_on_cluster(jobs, out_dir, opts, cluster, reporter=reporter,
+                                          record=recorder.add, workers=workers)
+            else:
+                outcomes = run_local(jobs, out_dir, opts, reporter, recorder.add, model)
+        finally:
+            recorder.close()
     summary = reporter.close(str(out_dir / ERRORS_CSV))
     return BatchReport(outcomes, time.perf_counter() - t0, summary)

@@ -13,7 +13,9 @@ Rules (also in ``docs/batch.md``)
 * Any other **folder** is a *collection*: every NIfTI file in it (by name, ``.nii`` /
   ``.nii.gz``, or by content) is one scan and every sub-folder is expanded by these same
   rules.  Other files (notes, spreadsheets, images) are ignored; hidden files and folders
-  (name starting with ``.``) too.
+  (name starting with ``.``) too, and so are the output folder and any folder holding a
+  ``.ctcam-output`` marker (ctcam's own outputs).  Symbolic links to folders are followed,
+  each real folder once (a link to a parent cannot loop); only regular files are opened.
 * Scan ids (the output sub-folder names) are the file name without its extension, or the
   folder name; inside a collection the path relative to the collection joined with ``__``.
   Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``.  Repeated
@@ -86,16 +88,43 @@ def _looks_like_nifti(path: Path) -> bool:
     return detect_format(path) == "nifti"
 
 
-def _visible_children(folder: Path) -> list[Path]:
+#: Written into every output folder, so that discovery never takes ctcam's outputs for scans.
+OUTPUT_MARKER = ".ctcam-output"
+
+
+def _visible_children(folder: Path) -> list[Path] | None:
+    """Sorted non-hidden entries; None when the folder cannot be listed."""
     try:
         return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError:
-        return []
+        return None
+
+
+class _Walk:
+    """Discovery state: real folders already visited (symbolic links to a folder or one of
+    its parents are followed once), and output folders never to look into."""
+
+    def __init__(self, exclude: list[Path]) -> None:
+        self.seen: set[tuple[int, int]] = set()
+        self.exclude = [p.resolve() for p in exclude]
+
+    def enter(self, folder: Path) -> bool:
+        try:
+            st = folder.stat()
+            real = folder.resolve()
+        except OSError:
+            return True  # unreadable: let the reader say so (recorded as a failed scan)
+        if (st.st_dev, st.st_ino) in self.seen:
+            return False
+        self.seen.add((st.st_dev, st.st_ino))
+        if any(real == ex or real.is_relative_to(ex) for ex in self.exclude):
+            return False
+        return not (folder / OUTPUT_MARKER).exists()
 
 
 def is_dicom_folder(folder: Path) -> bool:
     """True when ``folder`` directly holds at least one DICOM file."""
-    return any(p.is_file() and _looks_like_dicom(p) for p in _visible_children(folder))
+    return any(p.is_file() and _looks_like_dicom(p) for p in _visible_children(folder) or [])
 
 
 def _dicom_jobs(folder: Path, base_id: str) -> list[Job]:
@@ -115,17 +144,24 @@ def _dicom_jobs(folder: Path, base_id: str) -> list[Job]:
     return jobs
 
 
-def _collection_jobs(folder: Path, prefix: list[str]) -> list[Job]:
+def _collection_jobs(folder: Path, prefix: list[str], walk: _Walk) -> list[Job]:
     jobs: list[Job] = []
-    for child in _visible_children(folder):
+    children = _visible_children(folder)
+    if children is None:  # unreadable: one scan that fails with the reader's message
+        return [Job(safe_id("__".join(prefix) or folder.name), str(folder))]
+    for child in children:
         parts = [*prefix, stem_of(child) if child.is_file() else child.name]
         cid = safe_id("__".join(parts))
         if child.is_dir():
-            if is_dicom_folder(child):
+            if not walk.enter(child):
+                continue
+            if _visible_children(child) is None:
+                jobs.append(Job(cid, str(child)))
+            elif is_dicom_folder(child):
                 jobs += _dicom_jobs(child, cid)
             else:
-                jobs += _collection_jobs(child, parts)
-        elif child.is_file() and _looks_like_nifti(child):
+                jobs += _collection_jobs(child, parts, walk)
+        elif child.is_file() and _looks_like_nifti(child):  # regular files only (no FIFOs)
             jobs.append(Job(cid, str(child)))
     return jobs
 
@@ -147,6 +183,12 @@ def read_csv_list(path: Path) -> list[Job]:
     base = path.parent
     jobs = []
     for n, row in enumerate(rows, start=2):
+        extra = [v for v in row.pop(None, None) or [] if (v or "").strip()]  # past the header
+        if extra:
+            raise BatchInputError(
+                f"{path}, line {n}: more fields than the header has columns ({', '.join(extra)}); "
+                "quote paths that hold commas, or add the column to the header."
+            )
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         p = row.get("path", "")
         if not p:
@@ -169,15 +211,18 @@ def read_csv_list(path: Path) -> list[Job]:
             for j in jobs]
 
 
-def expand_input(item: str | Path) -> list[Job]:
-    """The jobs one command-line input stands for (see the module docstring)."""
+def expand_input(item: str | Path, exclude: list[Path] | None = None) -> list[Job]:
+    """The jobs one command-line input stands for (see the module docstring); folders in
+    ``exclude`` (the output folder) and folders holding OUTPUT_MARKER are never searched."""
     path = Path(item).expanduser()
     if path.is_file() and path.suffix.lower() == ".csv":
         return read_csv_list(path)
     if path.is_dir():
         if is_dicom_folder(path):
             return _dicom_jobs(path, safe_id(path.resolve().name))
-        return _collection_jobs(path, [])
+        walk = _Walk(exclude or [])
+        walk.enter(path)
+        return _collection_jobs(path, [], walk)
     return [Job(safe_id(stem_of(path)), str(path))]  # a file, or a missing path (fails later)
 
 
@@ -191,11 +236,11 @@ def is_single_scan(inputs: list[str]) -> bool:
     return path.suffix.lower() != ".csv"
 
 
-def expand_inputs(inputs: list[str]) -> list[Job]:
+def expand_inputs(inputs: list[str], exclude: list[Path] | None = None) -> list[Job]:
     """Jobs for all inputs, ids made unique (``-2``, ``-3`` ... in input order)."""
     jobs: list[Job] = []
     for item in inputs:
-        jobs += expand_input(item)
+        jobs += expand_input(item, exclude)
     seen: dict[str, int] = {}
     taken = {j.id for j in jobs}
     out = []

@@ -61,6 +61,7 @@ def explain_one(input_path: str | Path, out: str | Path, *, raw: bool = False,
     findings.json is written last, so its presence marks complete output.
     """
     from engine.export import write_findings_json, write_maps
+    from engine.outdir import provenance
     from engine.pipeline import explain_scan, run
 
     result = run(explain_scan(input_path, model=model, device=device, series=series,
@@ -70,9 +71,17 @@ def explain_one(input_path: str | Path, out: str | Path, *, raw: bool = False,
     write_maps(result, volume, out / "maps", labels=labels, methods=methods)
     if raw:
         write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
+    prov = provenance(result.card, labels=labels, methods=methods, raw=raw,
+                      organs=organs_choice(organs))
     write_findings_json(result, out / "findings.json", input=str(input_path),
-                        organ_map=result.extra.get("organ_message"), **(extra or {}))
+                        organ_map=result.extra.get("organ_message"), provenance=prov,
+                        **(extra or {}))
     return result
+
+
+def organs_choice(organs) -> str:
+    """How the organ map was chosen, as recorded in findings.json ("auto", "none", a path)."""
+    return "auto" if organs is None else "none" if organs is False else str(organs)
 
 
 def _organs_single(value: str | None):
@@ -89,14 +98,14 @@ def _single(args, labels, methods) -> int:
             print(f"\r[{p.fraction * 100:5.1f}%] {p.message[:60]:<60}", end="", file=sys.stderr)
 
     try:
-        result = explain_one(args.input[0], args.out, raw=args.raw, device=args.device,
-                             series=args.series, model=args.model,
-                             organs=_organs_single(args.organs), labels=labels, methods=methods,
-                             progress=progress)
-    except (CTCamError, ValueError) as exc:
+        result = _single_atomic(args, labels, methods, progress)
+    except (CTCamError, ValueError, OSError) as exc:
         if not args.quiet:
             print(file=sys.stderr)
-        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
+        text = str(exc) if not isinstance(exc, OSError) else (
+            f"cannot write the results into --out {args.out} ({exc}); check free space and "
+            "permissions")
+        print(f"error: {text}".replace("\n", " "), file=sys.stderr)
         return 2
     if not args.quiet:
         print(file=sys.stderr)  # end the progress line
@@ -108,6 +117,30 @@ def _single(args, labels, methods) -> int:
             print(f"{prob:6.3f}  {lab.name}", file=sys.stderr)
     print(str(Path(args.out) / "findings.json"))
     return 0
+
+
+def _single_atomic(args, labels, methods, progress):
+    """Check and lock --out, explain into a hidden folder inside it, then publish."""
+    import shutil
+    import uuid
+
+    from engine.batch import PARTIAL_PREFIX, clean_partials
+    from engine.outdir import OutputLock, check_targets, prepare, publish
+
+    out = prepare(args.out)
+    check_targets(out)
+    with OutputLock(out):
+        clean_partials(out)  # left by a run that was killed
+        tmp = out / f"{PARTIAL_PREFIX}single-{uuid.uuid4().hex[:8]}"
+        try:
+            result = explain_one(args.input[0], tmp, raw=args.raw, device=args.device,
+                                 series=args.series, model=args.model,
+                                 organs=_organs_single(args.organs), labels=labels,
+                                 methods=methods, progress=progress)
+            publish(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
 
 
 def _batch(args, labels, methods) -> int:
@@ -125,7 +158,7 @@ def _batch(args, labels, methods) -> int:
               "series is split into one scan per series in a batch.", file=sys.stderr)
         return 2
     try:
-        jobs = expand_inputs(args.input)
+        jobs = expand_inputs(args.input, exclude=[Path(args.out)])
     except CTCamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

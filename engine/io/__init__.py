@@ -17,6 +17,7 @@ from pathlib import Path
 from engine.io import dicom, nifti
 from engine.io.dicom_scan import SeriesInfo
 from engine.io.errors import PathNotFoundError, UnknownFileError
+from engine.io.limits import check_regular_file
 from engine.io.progress import CancelCallback, ProgressCallback, drive
 from engine.io.sniff import detect_format
 from engine.results import Progress
@@ -53,6 +54,7 @@ def iter_load(path: str | Path, series: str | None = None) -> Generator[Progress
         )
     if path.is_dir():
         return (yield from dicom.iter_read_dicom(path, series))
+    check_regular_file(path)  # a FIFO or device would hang the first read
     kind = detect_format(path)
     if kind == "nifti":
         return (yield from nifti.iter_read_nifti(path))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.io.errors import ImplausibleDimensionsError, ImplausibleSpacingError
+from engine.io.errors import ImplausibleDimensionsError, ImplausibleSpacingError, UnknownFileError
 
 #: Largest size of one array axis (a 0.25 mm whole-body scan is < 8000 slices).
 MAX_AXIS = 8192
@@ -72,4 +72,16 @@ def check_affine(affine: np.ndarray, path: str | Path) -> None:
             f"{path}: the voxel axes in the header are (nearly) parallel, so voxels have no "
             "volume; the header is damaged. Re-export the scan.",
             path,
+        )
+
+
+def check_regular_file(path: str | Path) -> None:
+    """Refuse anything but a regular file (or a link to one) before opening it: a FIFO
+    named ``.nii.gz`` would block the first read forever, a device never ends."""
+    p = Path(path)
+    if p.exists() and not p.is_dir() and not p.is_file():
+        raise UnknownFileError(
+            f"{p}: not a regular file (a FIFO, socket or device), so it cannot hold a scan. "
+            "Open a .nii/.nii.gz file or a DICOM folder.",
+            p,
         )

@@ -135,6 +135,9 @@ def load_bounded(path: Path, *, scan: bool = False):
     announced data size is checked (:func:`check_data_size`) before nibabel reads any voxel."""
     import nibabel as nib
 
+    from engine.io.limits import check_regular_file
+
+    check_regular_file(path)
     img = nib.load(str(path))
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
