@@ -25,8 +25,8 @@ def series(tmp_path, io_volume):
 
 
 def _edit_raw(path, keyword, raw: bytes):
-    from pydicom.dataelem import RawDataElement
     from pydicom.datadict import tag_for_keyword
+    from pydicom.dataelem import RawDataElement
     from pydicom.tag import Tag
 
     ds = pydicom.dcmread(path)
