@@ -34,7 +34,15 @@ from engine.model.batches import batch_tensors
 from engine.model.card import write_card
 from engine.model.dataset import ArrayDataset, cached_phantom_dataset
 from engine.model.loading import LoadedModel, load_model
-from engine.model.metrics import THRESHOLDS, auroc_per_label, localisation_scores, upsample_maps
+from engine.model.metrics import (
+    THRESHOLDS,
+    auroc_per_label,
+    localisation_scores,
+    operating_points,
+    peak_distance_mm,
+    sensitivity_specificity,
+    upsample_maps,
+)
 from engine.resources import bundled_model_paths, resources_dir
 
 METHODS = ("hirescam", "gradcam")
@@ -55,12 +63,13 @@ def base_model_paths() -> tuple[Path, Path]:
 @torch.no_grad()
 def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
                 ) -> tuple[np.ndarray, dict[str, list[tuple[int, int, np.ndarray, float]]]]:
-    """Logits (N, L) and, per method, (case, label, OrganIoU per threshold, mass) for every
-    present label."""
+    """Logits (N, L) and, per method, (case, label, OrganIoU per threshold, mass, peak
+    distance to the lesion in mm or NaN) for every present label."""
     model, card = loaded.model, loaded.card
     mean = card["preprocessing"]["mean"]
     codes = [lab.organ_code for lab in loaded.labels]
     shape = tuple(card["preprocessing"]["shape"])
+    spacing = card["preprocessing"]["spacing_mm"]
     logits_all = []
     loc: dict[str, list] = {m: [] for m in METHODS}
     dev = loaded.device
@@ -75,12 +84,42 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
                 continue
             organs = torch.from_numpy(ds.organs[case])  # type: ignore[index]
             inside = torch.stack([organs == codes[c] for c in present])
+            lesion = None
+            if ds.lesion_bits is not None:
+                lesion = np.stack([(ds.lesion_bits[case] >> np.uint32(c)) & np.uint32(1)
+                                   for c in present]).astype(bool)
             for m in METHODS:
-                maps = groups_to_volume(raw[m][bi, present].cpu())
-                ious, mass = localisation_scores(upsample_maps(maps, shape), inside)
+                up = upsample_maps(groups_to_volume(raw[m][bi, present].cpu()), shape)
+                ious, mass = localisation_scores(up, inside)
+                dist = (peak_distance_mm(up, lesion, spacing) if lesion is not None
+                        else np.full(len(present), np.nan))
                 for k, c in enumerate(present):
-                    loc[m].append((int(case), int(c), ious[k], float(mass[k])))
+                    loc[m].append((int(case), int(c), ious[k], float(mass[k]), float(dist[k])))
     return np.concatenate(logits_all), loc
+
+
+def _num(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else round(float(v), 4)
+
+
+def peak_summary(loc: dict, labels: list[str], within_mm: float = 20.0) -> dict[str, Any]:
+    """Per method: median peak-to-lesion distance and the share of present cases within
+    ``within_mm``, over all present cases and per label."""
+    out: dict[str, Any] = {"within_mm": within_mm}
+    for m in METHODS:
+        d = np.array([r[4] for r in loc[m]], dtype=float)
+        lab = np.array([r[1] for r in loc[m]], dtype=int)
+        ok = np.isfinite(d)
+        per = {}
+        for c, name in enumerate(labels):
+            dc = d[ok & (lab == c)]
+            if len(dc):
+                per[name] = {"median": _num(np.median(dc)), "share_within": _num((dc <= within_mm).mean()),
+                             "n": int(len(dc))}
+        out[m] = {"median": _num(np.median(d[ok])) if ok.any() else None,
+                  "share_within": _num((d[ok] <= within_mm).mean()) if ok.any() else None,
+                  "n": int(ok.sum()), "per_label": per}
+    return out
 
 
 def summarise(loc_val: dict, loc_test: dict, n_labels: int) -> tuple[dict, dict, dict]:
@@ -143,14 +182,26 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
                 log(f"{name}: reused {partial}")
                 continue
         logits, loc_test = score_model(lm, test)
-        _, loc_val = score_model(lm, val)
+        logits_val, loc_val = score_model(lm, val)
         aucs = auroc_per_label(test.y, logits)
         iou, mass, thr = summarise(loc_val, loc_test, len(labels))
+        op = operating_points(val.y, logits_val)
+        sens, spec = sensitivity_specificity(test.y, logits, op)
+        peaks = peak_summary(loc_test, labels)
         result["models"][name] = {
             "macro_auroc": float(np.nanmean(aucs)),
             "auroc": {lab: (None if np.isnan(v) else float(v)) for lab, v in zip(labels, aucs)},
             "organ_iou": iou,
             "mass_in_organ": mass,
+            "peak_distance_mm": peaks,
+            "operating_point": {
+                "rule": "per label, the validation logit that maximises sensitivity + specificity",
+                "probability": {lab: _num(1 / (1 + np.exp(-t))) for lab, t in zip(labels, op)},
+                "sensitivity": {lab: _num(v) for lab, v in zip(labels, sens)},
+                "specificity": {lab: _num(v) for lab, v in zip(labels, spec)},
+                "macro_sensitivity": _num(np.nanmean(sens)),
+                "macro_specificity": _num(np.nanmean(spec)),
+            },
         }
         extra[name] = {"thresholds": thr, "prevalence": test.y.mean(0).tolist(),
                        "card": _rel(lm.card_path), "sha256": sha,
@@ -183,6 +234,16 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
         r = result["models"][n]
         for m in METHODS:
             lines.append(f"| {n} | {m} | {r['organ_iou'][m]:.3f} | {r['mass_in_organ'][m]:.3f} |")
+    lines += ["", "## Where the map points: peak of the map to the true lesion (present cases)", "",
+              "| model | method | median distance (mm) | share within "
+              f"{result['models'][names[0]]['peak_distance_mm']['within_mm']:g} mm | cases |",
+              "|---|---|---|---|---|"]
+    for n in names:
+        pk = result["models"][n]["peak_distance_mm"]
+        for m in METHODS:
+            med, sh = pk[m]["median"], pk[m]["share_within"]
+            lines.append(f"| {n} | {m} | {'n/a' if med is None else f'{med:.1f}'} | "
+                         f"{'n/a' if sh is None else f'{sh:.3f}'} | {pk[m]['n']} |")
     lines += ["", "## Classification (AUROC)", "",
               "| label | prevalence | " + " | ".join(names) + " |",
               "|---|---|" + "---|" * len(names)]
@@ -195,6 +256,23 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
         lines.append(f"| {lab} | {prev[i]:.2f} | " + " | ".join(vals) + " |")
     lines.append("| **macro** | | " + " | ".join(
         f"**{result['models'][n]['macro_auroc']:.3f}**" for n in names) + " |")
+    lines += ["", "## Operating points (threshold chosen on validation: max sensitivity + "
+              "specificity)", "",
+              "| label | " + " | ".join(f"{n} p / sens / spec" for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+
+    def f3(v):
+        return "n/a" if v is None else f"{v:.2f}"
+    for lab in labels:
+        cells = []
+        for n in names:
+            o = result["models"][n]["operating_point"]
+            cells.append(f"{f3(o['probability'][lab])} / {f3(o['sensitivity'][lab])} / "
+                         f"{f3(o['specificity'][lab])}")
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines.append("| **macro** | " + " | ".join(
+        f"sens {f3(result['models'][n]['operating_point']['macro_sensitivity'])}, spec "
+        f"{f3(result['models'][n]['operating_point']['macro_specificity'])}" for n in names) + " |")
     lines += ["", "## Models", ""]
     for n in names:
         tr = extra[n]["training"]
@@ -221,6 +299,10 @@ def update_cards(result: dict, models: dict[str, tuple[Path, Path]]) -> None:
             "auroc": {k: (None if v is None else round(v, 4)) for k, v in r["auroc"].items()},
             "organ_iou": {k: round(v, 4) for k, v in r["organ_iou"].items()},
             "mass_in_organ": {k: round(v, 4) for k, v in r["mass_in_organ"].items()},
+            "peak_within_20mm": {m: r["peak_distance_mm"][m]["share_within"] for m in METHODS},
+            "peak_median_mm": {m: r["peak_distance_mm"][m]["median"] for m in METHODS},
+            "operating_point": {k: r["operating_point"][k] for k in
+                                ("rule", "probability", "sensitivity", "specificity")},
             "source": "ctcam evaluate (docs/evaluation.md)",
         }
         write_card(card, cpath)

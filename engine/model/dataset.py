@@ -17,8 +17,9 @@ Per case we keep:
                   by each organ (order of ``organ_codes``), used by the mask loss;
 * ``organs``      uint8 (X, Y, Z): organ label map on the model grid (evaluation only);
 * ``lesion_cells`` uint8 (L, mi, mj, mk), phantoms only: 1 where a cell of the map grid holds
-                  a voxel of the label's lesion mask (the per-cell lesion loss and the
-                  peak-distance metric use it).
+                  a voxel of the label's lesion mask (the per-cell lesion loss uses it);
+* ``lesion_bits`` uint32 (X, Y, Z), phantoms kept for evaluation only: bit c set where label
+                  c's lesion mask has a voxel in the model voxel (peak distance to the lesion).
 
 Phantoms are rendered at ``phantom_spacing`` (default 2 x 2 x 2.5 mm, near scan resolution)
 and pass through the same preprocessing as a user's scan, so the model trains on what it
@@ -72,6 +73,7 @@ class ArrayDataset:
     ids: np.ndarray  # str (N,)
     organs: np.ndarray | None = None  # uint8 (N, X, Y, Z)
     lesion_cells: np.ndarray | None = None  # uint8 (N, L, mi, mj, mk)
+    lesion_bits: np.ndarray | None = None  # uint32 (N, X, Y, Z)
 
     def pool_to(self, map_shape: Sequence[int]) -> None:
         """Pool organ cells (mean coverage) and lesion cells (any) to a coarser map grid."""
@@ -87,8 +89,9 @@ class ArrayDataset:
                       has_organs=self.has_organs, ids=self.ids.astype("U"))
         if self.organs is not None:
             arrays["organs"] = self.organs
-        if self.lesion_cells is not None:
-            arrays["lesion_cells"] = self.lesion_cells
+        for k in ("lesion_cells", "lesion_bits"):
+            if getattr(self, k) is not None:
+                arrays[k] = getattr(self, k)
         tmp = Path(str(path) + ".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
@@ -99,17 +102,19 @@ class ArrayDataset:
             return cls(x=z["x"], y=z["y"], organ_cells=z["organ_cells"],
                        has_organs=z["has_organs"], ids=z["ids"],
                        organs=z["organs"] if "organs" in z else None,
-                       lesion_cells=z["lesion_cells"] if "lesion_cells" in z else None)
+                       lesion_cells=z["lesion_cells"] if "lesion_cells" in z else None,
+                       lesion_bits=z["lesion_bits"] if "lesion_bits" in z else None)
 
     @classmethod
     def concat(cls, parts: Sequence[ArrayDataset]) -> ArrayDataset:
         organs = None
         if all(p.organs is not None for p in parts):
             organs = np.concatenate([p.organs for p in parts])  # type: ignore[misc]
-        lesions = None
-        if all(p.lesion_cells is not None for p in parts):
-            lesions = np.concatenate([p.lesion_cells for p in parts])  # type: ignore[misc]
-        return cls(lesion_cells=lesions,
+        extra = {}
+        for k in ("lesion_cells", "lesion_bits"):
+            if all(getattr(p, k) is not None for p in parts):
+                extra[k] = np.concatenate([getattr(p, k) for p in parts])
+        return cls(**extra,
             x=np.concatenate([p.x for p in parts]), y=np.concatenate([p.y for p in parts]),
             organ_cells=np.concatenate([p.organ_cells for p in parts]),
             has_organs=np.concatenate([p.has_organs for p in parts]),
@@ -196,10 +201,15 @@ def _phantom_case(args: tuple) -> tuple:
     y = np.array([int(case.labels[lab]) for lab in labels], dtype=np.uint8)
     aff = model_grid_affine(case.volume, prep)
     les = np.zeros((len(labels), *map_shape), np.uint8)
+    bits = np.zeros(tuple(prep["shape"]), np.uint32) if keep_organs else None
     for n, lab in enumerate(labels):
         if lab in case.masks and y[n]:
-            les[n] = mask_cells(case.masks[lab], case.volume.affine, aff, prep["shape"], map_shape)
-    return x, (org if keep_organs else None), cells, y, les
+            m = case.masks[lab]
+            les[n] = mask_cells(m, case.volume.affine, aff, prep["shape"], map_shape)
+            if bits is not None and n < 32:
+                on = mask_cells(m, case.volume.affine, aff, prep["shape"], prep["shape"])
+                bits |= on.astype(np.uint32) << np.uint32(n)
+    return x, (org if keep_organs else None), cells, y, les, bits
 
 
 def phantom_dataset(split: str, n: int, prep: dict[str, Any], map_shape: Sequence[int],
@@ -232,7 +242,8 @@ def phantom_dataset(split: str, n: int, prep: dict[str, Any], map_shape: Sequenc
         organ_cells=np.stack([r[2] for r in results]), has_organs=np.ones(n, bool),
         ids=np.array([f"phantom-{s}" for s in seeds]),
         organs=np.stack([r[1] for r in results]) if keep_organs else None,
-        lesion_cells=np.stack([r[4] for r in results]))
+        lesion_cells=np.stack([r[4] for r in results]),
+        lesion_bits=np.stack([r[5] for r in results]) if keep_organs else None)
 
 
 def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, prep: dict[str, Any],

@@ -68,3 +68,48 @@ def localisation_scores(up: torch.Tensor, inside: torch.Tensor,
         ious[r] = torch.where(above_all > 0, above_in / above_all.clamp_min(1),
                               torch.zeros_like(above_all)).numpy()
     return ious, mass.double().numpy()
+
+
+def peak_distance_mm(up: torch.Tensor, lesion: np.ndarray, spacing_mm) -> np.ndarray:
+    """Distance (mm) from each map's maximum to the nearest voxel of its lesion.
+
+    ``up`` (n, X, Y, Z) maps on the model grid, ``lesion`` bool (n, X, Y, Z); 0 when the peak
+    lies in the lesion, NaN when a lesion has no voxel on the grid.  (The signed maximum:
+    where the map points.)"""
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    out = np.full(up.shape[0], np.nan)
+    for r in range(up.shape[0]):
+        vox = np.argwhere(lesion[r])
+        if len(vox) == 0:
+            continue
+        peak = np.array(np.unravel_index(int(torch.argmax(up[r])), tuple(up.shape[1:])))
+        out[r] = float(np.sqrt((((vox - peak) * sp) ** 2).sum(1)).min())
+    return out
+
+
+def operating_points(y_val: np.ndarray, s_val: np.ndarray) -> np.ndarray:
+    """Per label, the score threshold that maximises Youden's J (sensitivity + specificity
+    - 1) on validation data; NaN for a label with one class only."""
+    thr = np.full(y_val.shape[1], np.nan)
+    for c in range(y_val.shape[1]):
+        y = y_val[:, c].astype(bool)
+        if y.all() or not y.any():
+            continue
+        cand = np.unique(s_val[:, c])
+        sens = np.array([(s_val[y, c] >= t).mean() for t in cand])
+        spec = np.array([(s_val[~y, c] < t).mean() for t in cand])
+        thr[c] = float(cand[int(np.argmax(sens + spec))])
+    return thr
+
+
+def sensitivity_specificity(y: np.ndarray, s: np.ndarray, thr: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Per label sensitivity and specificity of ``s >= thr`` (NaN where undefined)."""
+    yb = y.astype(bool)
+    pred = s >= thr[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = (pred & yb).sum(0) / yb.sum(0)
+        spec = (~pred & ~yb).sum(0) / (~yb).sum(0)
+    sens = np.where(np.isnan(thr), np.nan, sens)
+    spec = np.where(np.isnan(thr), np.nan, spec)
+    return sens.astype(float), spec.astype(float)

@@ -34,7 +34,12 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
     assert set(on_disk) == {"n_cases", "models"} and on_disk["n_cases"] == 6
     assert set(on_disk["models"]) == {"base", "mask"}
     for r in on_disk["models"].values():
-        assert set(r) == {"macro_auroc", "auroc", "organ_iou", "mass_in_organ"}
+        assert set(r) == {"macro_auroc", "auroc", "organ_iou", "mass_in_organ", "peak_distance_mm",
+                          "operating_point"}
+        for m in ("hirescam", "gradcam"):
+            pk = r["peak_distance_mm"][m]
+            assert pk["n"] > 0 and pk["median"] >= 0 and 0 <= pk["share_within"] <= 1
+        assert 0 <= r["operating_point"]["macro_sensitivity"] <= 1
         assert list(r["auroc"]) == list(LABELS)
         assert set(r["organ_iou"]) == set(r["mass_in_organ"]) == {"hirescam", "gradcam"}
         for v in (*r["organ_iou"].values(), *r["mass_in_organ"].values()):
