@@ -162,9 +162,9 @@ class Bench:
     def __init__(self, app, vol, with_3d: bool, debounce_ms: int, frame_budget_s: float | None = 0.2) -> None:
         from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-        from viewer.overlay import OverlayModel
+        from viewer.model.overlay import OverlayModel
+        from viewer.model.state import ViewerState
         from viewer.slice_view import SliceView
-        from viewer.state import ViewerState
 
         self.app = app
         self.state = ViewerState()

@@ -15,7 +15,7 @@ NAME = "ctcam"
 
 # -- hidden imports ------------------------------------------------------------------------
 # engine/cli.py imports the viewer and every sub-command with importlib by *name*, and
-# engine.cam / viewer.sampling_adapter import submodules lazily by name, so PyInstaller's
+# engine.cam / viewer.model.sampling_adapter import submodules lazily by name, so PyInstaller's
 # import scan cannot see them: every module of both packages is listed.  The third-party
 # packages below are reached through those modules (often inside functions); they are
 # listed too so a refactor that moves an import cannot silently drop them from the bundle.

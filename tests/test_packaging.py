@@ -116,7 +116,7 @@ def test_entry_script_calls_freeze_support_before_importing_the_app():
     assert isinstance(first, ast.Expr) and ast.unparse(first) == "multiprocessing.freeze_support()"
     later = ast.unparse(ast.Module(body=main_if.body[1:], type_ignores=[]))
     assert "from engine.cli import main" in later and "sys.exit(main())" in later
-    assert "get_context('spawn')" in (ROOT / "viewer" / "jobs.py").read_text().replace('"', "'")
+    assert "get_context('spawn')" in (ROOT / "viewer" / "model" / "jobs.py").read_text().replace('"', "'")
 
 
 def test_hidden_imports_cover_every_subcommand_and_the_viewer():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from viewer.overlay import DIVERGING_CMAP, OverlayModel, lookup_table
-from viewer.state import COLORMAPS, METHOD_TITLES, NORMALISATION_TITLES, ViewerState
+from viewer.model.overlay import DIVERGING_CMAP, OverlayModel, lookup_table
+from viewer.model.state import COLORMAPS, METHOD_TITLES, NORMALISATION_TITLES, ViewerState
 
 
 class ColourBar(QtWidgets.QWidget):
@@ -151,8 +151,8 @@ class Controls(QtWidgets.QWidget):
         self._sync_colour_bar()
 
     def _sync_legend(self) -> None:
-        from viewer.findings import pretty
-        from viewer.overlay import organ_colour
+        from viewer.model.findings import pretty
+        from viewer.model.overlay import organ_colour
 
         names = self.overlay.organ_names()
         self.legend.setText("  ".join(

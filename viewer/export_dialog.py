@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from engine.results import METHODS
-from viewer.findings import pretty
-from viewer.state import METHOD_TITLES
+from viewer.model.findings import pretty
+from viewer.model.state import METHOD_TITLES
 
 
 class ExportMapsDialog(QtWidgets.QDialog):

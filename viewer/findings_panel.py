@@ -10,8 +10,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.results import METHODS
-from viewer.findings import Finding, pretty
-from viewer.state import ViewerState
+from viewer.model.findings import Finding, pretty
+from viewer.model.state import ViewerState
 
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 INDEX_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from engine.errors import naming
 from engine.resources import demo_case_path, demo_organs_path
-from viewer import jobs
 from viewer.controls import Controls
-from viewer.findings import pretty
 from viewer.findings_panel import FindingsPanel
-from viewer.overlay import OverlayModel
-from viewer.state import METHOD_TITLES, VIEWS, WL_PRESETS, ViewerState
+from viewer.model import jobs
+from viewer.model.findings import pretty
+from viewer.model.overlay import OverlayModel
+from viewer.model.state import METHOD_TITLES, VIEWS, WL_PRESETS, ViewerState
 from viewer.view_area import ViewArea
 from viewer.workers import JobRunner
 
@@ -310,6 +311,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_error(self, kind: str, message: str) -> None:
         """A non-modal message box with the engine's human message; the app keeps going."""
+        if kind == "explain" and self.state.volume is not None:  # name the scan it is about
+            message = naming(message, self.state.volume.meta.get("source_path"))
         self.last_message = message
         box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, "ctcam", message,
                                     QtWidgets.QMessageBox.StandardButton.Ok, self)

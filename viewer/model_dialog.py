@@ -7,7 +7,7 @@ import json
 
 from PySide6 import QtWidgets
 
-from viewer.findings import pretty
+from viewer.model.findings import pretty
 
 
 def _key(k) -> str:

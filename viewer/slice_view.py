@@ -4,7 +4,7 @@ Interaction (as in 3D Slicer / OHIF): left click or shift+left drag moves the sh
 left drag pans; middle drag or ctrl+wheel zooms; right drag changes window (horizontal) and
 level (vertical); wheel, arrow keys and PageUp/PageDown step slices; double click or R resets
 the zoom; keys 1-4 pick the W/L presets.  The view only observes :class:`ViewerState` and
-writes user intent back to it; overlays come from :class:`viewer.overlay.OverlayModel`.
+writes user intent back to it; overlays come from :class:`viewer.model.overlay.OverlayModel`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from viewer import geometry
-from viewer.state import METHOD_TITLES, WL_PRESETS, ViewerState
+from viewer.model import geometry
+from viewer.model.state import METHOD_TITLES, WL_PRESETS, ViewerState
 
 VIEW_TITLES = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
 # Slicer's view colours, used for the title bar accent

@@ -11,8 +11,8 @@ import logging
 
 import numpy as np
 
-from viewer.overlay import DIVERGING_CMAP, OverlayModel, lookup_table, organ_colour
-from viewer.state import METHOD_TITLES, ViewerState
+from viewer.model.overlay import DIVERGING_CMAP, OverlayModel, lookup_table, organ_colour
+from viewer.model.state import METHOD_TITLES, ViewerState
 from viewer.workers import JobRunner
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class View3DLink:
         self.view.render()
 
     def _layer(self, method: str) -> dict:
-        from viewer import sampling_adapter
+        from viewer.model import sampling_adapter
 
         s, r = self.state, self.state.result
         if method == "difference":

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from viewer.overlay import OverlayModel
+from viewer.model.overlay import OverlayModel
+from viewer.model.state import VIEWS, ViewerState
 from viewer.slice_view import SliceView
-from viewer.state import VIEWS, ViewerState
 
 
 def link_ranges(a: SliceView, b: SliceView) -> None:

@@ -11,9 +11,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viewer"))
 from viewer_case import make_result, make_volume  # noqa: E402
 
-from viewer.overlay import OverlayModel  # noqa: E402
+from viewer.model.overlay import OverlayModel  # noqa: E402
+from viewer.model.state import ViewerState  # noqa: E402
 from viewer.render3d_scene import organ_surfaces  # noqa: E402
-from viewer.state import ViewerState  # noqa: E402
 from viewer.view3d_link import View3DLink  # noqa: E402
 
 

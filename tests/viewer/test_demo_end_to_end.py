@@ -15,7 +15,7 @@ import pytest
 from PySide6 import QtWidgets
 
 from engine.resources import bundled_model_paths, demo_case_path, demo_organs_path
-from viewer import geometry
+from viewer.model import geometry
 
 MISSING = [str(p) for p in (demo_case_path(), demo_organs_path(), *bundled_model_paths()) if not p.exists()]
 

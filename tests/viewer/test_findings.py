@@ -149,9 +149,9 @@ def test_label_set_right_after_set_result_before_findings(qtbot, volume):
     """Regression: ``state.label`` set between ``set_result`` and ``set_findings`` raised
     AttributeError ('FindingsPanel' object has no attribute 'findings') on a fresh panel, and
     on a used panel described the *previous* result's finding."""
-    from viewer.findings import summarise
     from viewer.findings_panel import FindingsPanel
-    from viewer.state import ViewerState
+    from viewer.model.findings import summarise
+    from viewer.model.state import ViewerState
 
     state = ViewerState()
     panel = FindingsPanel(state)

@@ -5,7 +5,7 @@ from PySide6 import QtCore
 from viewer_helpers import grab_rgb, open_and_wait, scene_to_viewport, wheel, write_case
 
 from engine.volume import CTVolume
-from viewer import geometry
+from viewer.model import geometry
 
 
 def test_open_nifti_shows_scan_centred(qtbot, window, volume, tmp_path):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from viewer import geometry
-from viewer.state import WL_PRESETS, ViewerState
+from viewer.model import geometry
+from viewer.model.state import WL_PRESETS, ViewerState
 
 
 def test_events_fire_on_change_only():

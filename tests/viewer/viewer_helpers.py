@@ -24,7 +24,7 @@ def open_and_wait(qtbot, win, path, timeout=10000):
 
 def show_result(win, result):
     """Deliver a result as the explain worker would (same code path after the worker)."""
-    from viewer.findings import summarise
+    from viewer.model.findings import summarise
 
     win._on_result((result, summarise(result, win.state.volume.affine)))
     QtWidgets.QApplication.processEvents()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.results import METHODS
-from viewer import sampling_adapter
+from viewer.model import sampling_adapter
 
 
 @dataclass

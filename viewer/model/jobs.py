@@ -21,7 +21,7 @@ def load_job(path: str, series: str | None = None):
     from engine import io
 
     vol = yield from io.iter_load(path, series)
-    from viewer import sampling_adapter
+    from viewer.model import sampling_adapter
 
     sampling_adapter.preload()  # here, not on the GUI thread when the first map arrives
     if vol.axcodes != ("R", "A", "S"):
@@ -40,7 +40,7 @@ def list_series_job(folder: str):
 def explain_job(volume: CTVolume, organs=None, model=None, device=None, cancel=None):
     """Run the pipeline, then summarise the findings; returns ``(ExplainResult, findings)``."""
     from engine.pipeline import explain_scan
-    from viewer.findings import summarise
+    from viewer.model.findings import summarise
 
     result = yield from explain_scan(volume, organs=organs, model=model, device=device, cancel=cancel)
     return result, summarise(result, volume.affine)
@@ -130,7 +130,7 @@ def export_maps_job(result, volume: CTVolume, labels: Iterable[int], methods: It
     scan grid with the scan's affine, so they open aligned in Slicer / ITK-SNAP)."""
     from engine.export import map_path
     from engine.io.nifti import write_nifti
-    from viewer import sampling_adapter
+    from viewer.model import sampling_adapter
 
     todo = [(m, i) for m in methods for i in labels]
     written = []
@@ -147,7 +147,7 @@ def export_maps_job(result, volume: CTVolume, labels: Iterable[int], methods: It
 
 
 def export_findings_job(findings, out_path: str, fmt: str, *, source, card, device, methods_identical):
-    from viewer.findings import write_csv, write_json
+    from viewer.model.findings import write_csv, write_json
 
     yield Progress("export", 0.0, f"writing {Path(out_path).name}")
     if fmt == "csv":

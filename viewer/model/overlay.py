@@ -15,8 +15,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from viewer import geometry, sampling_adapter
-from viewer.state import ViewerState
+from viewer.model import geometry, sampling_adapter
+from viewer.model.state import ViewerState
 
 DIVERGING_CMAP = "CET-D1A"
 # one colour per organ code (RGB), cycled
