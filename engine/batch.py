@@ -32,7 +32,7 @@ from typing import Any
 
 from engine.batch_inputs import Job
 from engine.batch_progress import BatchProgress
-from engine.errors import CTCamError
+from engine.errors import CTCamError, naming
 from engine.results import METHODS, Progress
 
 MARKER = "findings.json"
@@ -225,8 +225,8 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
         return JobOutcome(job.id, job.path, "done", time.perf_counter() - t0, "", top_label,
                           top_p, worker, timings)
     except Exception as exc:  # one bad scan must not stop the batch; the message says what
-        return JobOutcome(job.id, job.path, "failed", time.perf_counter() - t0, _failure(exc),
-                          worker=worker)
+        return JobOutcome(job.id, job.path, "failed", time.perf_counter() - t0,
+                          naming(_failure(exc), job.path), worker=worker)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

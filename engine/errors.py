@@ -18,3 +18,15 @@ class Cancelled(CTCamError):
 
     def __init__(self, message: str = "Cancelled by the user.") -> None:
         super().__init__(message)
+
+
+def naming(message: str, path: object) -> str:
+    """``message`` prefixed with ``path`` unless it already names it (by path or file name):
+    every error shown for one scan names that scan, even when it was raised by code that
+    only saw arrays (e.g. "volume too small to block-average")."""
+    if path is None:
+        return message
+    text, name = str(path), getattr(path, "name", None) or str(path).rstrip("/").rsplit("/", 1)[-1]
+    if text in message or (name and name in message):
+        return message
+    return f"{text}: {message}"

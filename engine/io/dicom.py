@@ -38,6 +38,7 @@ from engine.io.errors import (
     UnknownFileError,
 )
 from engine.io.hu import HUConverter
+from engine.io.limits import check_readable
 from engine.io.progress import drive, rescaled
 from engine.io.warn import warn_and_record
 from engine.results import Progress
@@ -127,6 +128,7 @@ def iter_read_dicom(
 def _files(folder: Path) -> list[Path]:
     if not folder.exists():
         raise PathNotFoundError(f"{folder}: no such folder. Check the path and try again.", folder)
+    check_readable(folder)
     return candidate_files(folder)
 
 

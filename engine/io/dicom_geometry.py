@@ -141,8 +141,9 @@ def _check_pixels_present(rec: SeriesRecord, where: Path) -> None:
         bad = next(f for f in rec.frames if f.rows is None or f.columns is None)
         raise MissingPixelDataError(
             f"{bad.path}: series {rec.uid} ({rec.modality or 'unknown modality'}) has no image "
-            "size (Rows/Columns), so it holds no pixel data (e.g. a report or presentation "
-            "state). Choose an image series.",
+            "size (Rows/Columns) although it is not a report or other non-image object: the "
+            "file is truncated or damaged (its header ends before the image attributes). "
+            "Export the series again.",
             bad.path,
         )
     bad_spp = [f for f in rec.frames if f.samples_per_pixel != 1]

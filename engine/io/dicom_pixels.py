@@ -110,7 +110,18 @@ def _read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
     _check_length(ds, path)
     try:
         arr = ds.pixel_array
-    except Exception as exc:  # decoder errors on damaged data
+    except Exception as exc:  # decoder errors on damaged data, or a decoder that cannot
+        uid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if uid is not None and UID(uid).is_compressed:  # do this variant (e.g. 12-bit JPEG)
+            pkgs = " ".join(packages_for(str(uid)))
+            raise CorruptFileError(
+                f"{path}: the installed decoders could not decode pixel data compressed as "
+                f"'{UID(uid).name}' with {ds.get('BitsStored', '?')} bits stored "
+                f"({type(exc).__name__}: {exc}). Install a decoder for this variant "
+                f"(`pip install {pkgs}`; 12-bit JPEG Extended needs pylibjpeg-libjpeg); if it "
+                "still fails the file is damaged: export the series again.",
+                path,
+            ) from exc
         raise CorruptFileError(
             f"{path}: the pixel data cannot be decoded ({type(exc).__name__}: {exc}). The file "
             "is damaged; export the series again.",

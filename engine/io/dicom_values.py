@@ -152,9 +152,9 @@ def frame_count(ds: Dataset, path: Path) -> int:
 def non_image_kind(ds: Dataset) -> str | None:
     """A short name ("SR", "RTSTRUCT", ...) when ``ds`` is not an image ctcam can read.
 
-    By modality, by SOP class (structured reports, RT objects, presentation states), or a
-    non-CT object without image dimensions.  A CT object without Rows/Columns is *not*
-    skipped here: it is a damaged slice and must be reported as such.
+    Only positively identified objects, by modality or by SOP class (structured reports, RT
+    objects, presentation states); an object without Rows/Columns that is neither is a
+    truncated or damaged image and must be reported as such, not skipped.
     """
     modality = (as_str(ds.get("Modality")) or "").strip().upper()
     sop = str(getattr(ds.get("file_meta", Dataset()), "MediaStorageSOPClassUID", "")
@@ -163,6 +163,4 @@ def non_image_kind(ds: Dataset) -> str | None:
         return modality
     if sop.startswith(NON_IMAGE_SOP_PREFIXES):
         return f"{modality or 'non-image'} object (SOP class {sop})"
-    if modality != "CT" and "Rows" not in ds and "PerFrameFunctionalGroupsSequence" not in ds:
-        return f"{modality or 'non-image'} object without image dimensions"
-    return None
+    return None  # anything else without Rows/Columns is a damaged image, reported as such

@@ -34,6 +34,14 @@ class UnknownFileError(VolumeReadError):
     """The file is neither NIfTI nor DICOM (or a folder holds no DICOM image at all)."""
 
 
+class NiftiPairError(UnknownFileError):
+    """A NIfTI/Analyze .hdr/.img pair: ctcam reads single-file NIfTI only."""
+
+
+class UnreadablePathError(VolumeReadError):
+    """The file or folder exists but cannot be read (permissions)."""
+
+
 class CorruptFileError(VolumeReadError):
     """The file claims to be NIfTI/DICOM but its header or data cannot be decoded."""
 

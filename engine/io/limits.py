@@ -7,12 +7,18 @@ headers with a clear message instead of running out of memory or dividing by zer
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from engine.io.errors import ImplausibleDimensionsError, ImplausibleSpacingError, UnknownFileError
+from engine.io.errors import (
+    ImplausibleDimensionsError,
+    ImplausibleSpacingError,
+    UnknownFileError,
+    UnreadablePathError,
+)
 
 #: Largest size of one array axis (a 0.25 mm whole-body scan is < 8000 slices).
 MAX_AXIS = 8192
@@ -85,3 +91,22 @@ def check_regular_file(path: str | Path) -> None:
             "Open a .nii/.nii.gz file or a DICOM folder.",
             p,
         )
+    check_readable(p)
+
+
+def check_readable(path: Path) -> None:
+    """An existing file or folder that cannot be opened is said to be unreadable (not
+    "not a NIfTI or DICOM file", not "no DICOM image found")."""
+    try:
+        if path.is_dir():
+            with os.scandir(path):
+                pass
+        elif path.exists():
+            with open(path, "rb"):
+                pass
+    except OSError as exc:
+        raise UnreadablePathError(
+            f"{path}: cannot be read ({exc.strerror or exc}). Check its permissions (and "
+            "those of the folders above it) and try again.",
+            path,
+        ) from exc

@@ -23,10 +23,8 @@ scanner) and, when it has no shear, the qform (code 1); NIfTI-1 stores both in f
 from __future__ import annotations
 
 import gzip
-import logging
 import math
 import os
-import threading
 import zlib
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -34,7 +32,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nibabel.imageglobals import logger as nib_logger
 
 from engine.io.errors import (
     CorruptFileError,
@@ -51,7 +48,8 @@ from engine.io.errors import (
 )
 from engine.io.hu import HUConverter
 from engine.io.limits import check_affine, check_shape
-from engine.io.nifti_limits import CappedStream, check_data_size
+from engine.io.nibabel_log import NibabelLog as _NibabelLog
+from engine.io.nifti_limits import CappedStream, check_data_size, check_single_file
 from engine.io.orient import orientation_string, reorient
 from engine.io.progress import drive
 from engine.io.warn import warn_and_record
@@ -110,39 +108,13 @@ def iter_read_nifti(path: str | Path) -> Generator[Progress, None, CTVolume]:
     return vol
 
 
-class _NibabelLog(logging.Handler):
-    """Collects what nibabel logs about header fixes instead of printing it to stderr."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    _lock = threading.Lock()  # the nibabel logger is global; loads may run in several threads
-
-    def __enter__(self) -> _NibabelLog:
-        self._lock.acquire()
-        self._saved = list(nib_logger.handlers)
-        for h in self._saved:
-            nib_logger.removeHandler(h)
-        nib_logger.addHandler(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        nib_logger.removeHandler(self)
-        for h in self._saved:
-            nib_logger.addHandler(h)
-        self._lock.release()
-
-
 # -- header checks -------------------------------------------------------------------------------
 def _read_head(path: Path) -> tuple[bool, bytes]:
     """(is gzip, first bytes of the decompressed stream); damaged compression refused."""
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)
     if not head.startswith(b"\x1f\x8b"):
+        check_single_file(head, path)
         return False, head
     try:
         with gzip.open(path, "rb") as g:
@@ -152,6 +124,7 @@ def _read_head(path: Path) -> tuple[bool, bytes]:
             f"{path}: the gzip compression is damaged ({exc}). Copy or export the file again.",
             path,
         ) from exc
+    check_single_file(head, path)
     if len(head) < 348:
         raise TruncatedFileError(
             f"{path}: the file ends inside its NIfTI header ({len(head)} of 348 bytes). Copy or "
@@ -257,7 +230,7 @@ def _check_dims(full_shape: tuple[int, ...], path: Path) -> tuple[int, int, int]
     check_shape(dims[:3], path)
     if len(dims) > 3 and math.prod(dims[3:]) > 1:
         raise FourDimensionalError(
-            f"{path}: a 4D image of shape {dims} ({math.prod(dims[3:])} volumes). ctcam opens one "
+            f"{path}: a {len(dims)}D image of shape {dims} ({math.prod(dims[3:])} volumes). ctcam opens one "
             "3D CT volume; split it first (e.g. fslsplit or nibabel) and open one volume.",
             path,
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.io.errors import ImplausibleDimensionsError, TruncatedFileError
+from engine.io.errors import ImplausibleDimensionsError, NiftiPairError, TruncatedFileError
 
 #: deflate cannot compress better than about 1032:1.
 MAX_GZIP_RATIO = 1032
@@ -143,3 +143,15 @@ def load_bounded(path: Path, *, scan: bool = False):
         gz = f.read(2) == b"\x1f\x8b"
     check_data_size(img, Path(path), gz=gz, scan=scan)
     return img
+
+
+def check_single_file(head: bytes, path: Path) -> None:
+    """Refuse a .hdr/.img pair (``ni1`` magic or the names) with what to do instead of
+    reading the header's file as if the voxels followed it ("truncated")."""
+    if head[344:348] == b"ni1\x00" or path.suffix.lower() in (".hdr", ".img"):
+        raise NiftiPairError(
+            f"{path}: a NIfTI/Analyze header + image pair (.hdr/.img); ctcam reads single-file "
+            "NIfTI. Convert it, e.g. python -c \"import nibabel as n; n.save(n.load("
+            f"'{path.with_suffix('.hdr').name}'), 'scan.nii.gz')\", and open the .nii.gz.",
+            path,
+        )

@@ -37,8 +37,8 @@ def detect_format(path: str | Path) -> str | None:
         return "nifti"
     if looks_like_dicom(path):
         return "dicom"
-    if is_nifti_name(path):
-        return "nifti"  # damaged NIfTI: the reader says what is wrong
+    if is_nifti_name(path) or path.suffix.lower() in (".hdr", ".img"):
+        return "nifti"  # damaged NIfTI or a .hdr/.img pair: the reader says what is wrong
     if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
         return "dicom"
     return None
