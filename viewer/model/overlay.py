@@ -16,9 +16,9 @@ from collections import OrderedDict
 import numpy as np
 
 from viewer.model import geometry, sampling_adapter
+from viewer.model.colormaps import DIVERGING_CMAP, lookup_table
 from viewer.model.state import ViewerState
 
-DIVERGING_CMAP = "CET-D1A"
 # one colour per organ code (RGB), cycled
 ORGAN_COLOURS = [(80, 200, 255), (255, 90, 90), (120, 255, 120), (255, 210, 60), (220, 120, 255),
                  (255, 150, 40)]
@@ -26,19 +26,6 @@ ORGAN_COLOURS = [(80, 200, 255), (255, 90, 90), (120, 255, 120), (255, 210, 60),
 
 def organ_colour(code: int) -> tuple[int, int, int]:
     return ORGAN_COLOURS[(int(code) - 1) % len(ORGAN_COLOURS)]
-
-
-_LUTS: dict[str, np.ndarray] = {}
-
-
-def lookup_table(name: str) -> np.ndarray:
-    """(256, 3) uint8 colour table of a pyqtgraph colormap."""
-    if name not in _LUTS:
-        import pyqtgraph as pg
-
-        cmap = pg.colormap.get(name)
-        _LUTS[name] = np.asarray(cmap.getLookupTable(0.0, 1.0, 256, alpha=False), dtype=np.uint8)[:, :3]
-    return _LUTS[name]
 
 
 def colourise(values: np.ndarray, vmin: float, vmax: float, cmap: str, opacity: float,
