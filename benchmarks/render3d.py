@@ -90,8 +90,8 @@ def _orbit_frame_times(r, frames: int) -> list[float]:
 
 
 def offscreen_frames(vol, organs, size: int, frames: int) -> None:
-    from viewer.render3d_scene import OffscreenRenderer
-    from viewer.render3d_style import PRESETS
+    from viewer.render3d.offscreen import OffscreenRenderer
+    from viewer.render3d.style import PRESETS
 
     (h, aff), (g, _) = demo_maps(vol)
     t0 = time.perf_counter()
@@ -175,7 +175,7 @@ class Bench:
         lay.addWidget(self.slice)
         self.view3d = None
         if with_3d:
-            from viewer.render3d import Render3DView
+            from viewer.render3d.widget import Render3DView
             from viewer.view3d_link import View3DLink
 
             self.view3d = Render3DView(cursor_render_delay_ms=debounce_ms, frame_budget_s=frame_budget_s)

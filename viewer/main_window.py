@@ -439,7 +439,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- 3D view ------------------------------------------------------------------------
     def _create_3d(self) -> None:
         try:
-            from viewer.render3d import Render3DView
+            from viewer.render3d.widget import Render3DView
         except ImportError:
             return  # the 3D view is not available in this build: keep the placeholder
         from viewer.view3d_link import View3DLink
@@ -460,7 +460,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_3d(self, kind: str, path: str | None = None, n_frames: int = 36) -> None:
         """Write the 3D view as PNG (``kind="screenshot"``) or a turntable GIF, rendered in a
-        separate process (viewer.render3d_export) with a progress dialog and Cancel."""
+        separate process (viewer.render3d.export) with a progress dialog and Cancel."""
         if self.view3d is None or self.state.volume is None:
             self.show_error("export", "Nothing to export yet: open a scan first (and keep the 3D view on).")
             return
@@ -471,7 +471,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self, f"Save {title}", str(Path(self._last_dir()) / f"{stem}.{ext}"), f"{ext.upper()} (*.{ext})")
         if not path:
             return
-        from viewer.render3d_export import export_job, export_spec
+        from viewer.render3d.export import export_job, export_spec
 
         spec = export_spec(self.view3d)
         self._end_export3d()  # a new export supersedes (cancels) a running one

@@ -1,4 +1,4 @@
-"""Keeps the 3D view (``viewer.render3d.Render3DView``, data-driven) in step with the state.
+"""Keeps the 3D view (``viewer.render3d.widget.Render3DView``, data-driven) in step with the state.
 
 The 3D view receives raw maps with their own affine and a display range in raw units taken
 from the engine's display scale (``vmin/vmax * divisor``), so its iso-surface colours match
@@ -78,7 +78,7 @@ class View3DLink:
             # Organ surfaces (flying edges + smoothing, ~0.15 s for the demo) are extracted in
             # a worker (VTK's filters release the GIL) and cached; set_organs then only
             # attaches them on the GUI thread.
-            from viewer.render3d_scene import organ_surfaces
+            from viewer.render3d.surfaces import organ_surfaces
 
             organ_map, affine = result.organ_map, self.state.volume.affine
             names, max_dim = self.overlay.organ_names(), self.view.max_dim

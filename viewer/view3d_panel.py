@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from viewer.model.findings import pretty
 from viewer.model.overlay import OverlayModel, organ_colour
 from viewer.model.state import ViewerState
-from viewer.render3d_style import PRESETS
+from viewer.render3d.style import PRESETS
 
 CLIP_TITLES = {None: "No clip", "axial": "Axial cut", "coronal": "Coronal cut", "sagittal": "Sagittal cut"}
 PRESET_TITLES = {"soft tissue chest": "Soft tissue (chest)", "lung": "Lung", "bone": "Bone", "MIP": "MIP"}

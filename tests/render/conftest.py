@@ -27,7 +27,7 @@ def chest():
 @pytest.fixture
 def renderer():
     """Factory of small offscreen renderers, closed after the test."""
-    from viewer.render3d_scene import OffscreenRenderer
+    from viewer.render3d.offscreen import OffscreenRenderer
 
     made = []
 

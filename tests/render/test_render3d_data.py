@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from vtkmodules.util import numpy_support
 
-from viewer import render3d_data as data
-from viewer.render3d_scene import VIEWS, MapLayer, Render3DError, as_map_layer
-from viewer.render3d_style import PRESETS, colormap_rgb, colormap_table
+from viewer.render3d import data
+from viewer.render3d.camera import VIEWS
+from viewer.render3d.data import Render3DError
+from viewer.render3d.style import PRESETS, colormap_rgb, colormap_table
+from viewer.render3d.surfaces import MapLayer, as_map_layer
 
 
 def _oblique_affine():

@@ -12,7 +12,7 @@ from PIL import Image
 from synthetic_chest import LEFT_LUNG_CENTER, ORGAN_COLORS, ORGAN_NAMES, RIGHT_LUNG_CENTER, blob_map
 
 from engine.errors import CTCamError
-from viewer.render3d_scene import Render3DError
+from viewer.render3d.data import Render3DError
 
 
 def mad(a, b) -> float:
@@ -53,7 +53,7 @@ def test_left_lung_map_lands_on_the_image_right_in_the_anterior_view(chest, rend
 
 
 def test_edge_letters_follow_the_camera(chest, renderer):
-    from viewer.render3d_scene import direction_letters
+    from viewer.render3d.camera import direction_letters
 
     assert direction_letters((-1, 0, 0)) == "L" and direction_letters((0.7, 0.7, 0.05)) in ("RA", "AR")
     vol, _ = chest
@@ -200,7 +200,7 @@ def test_bad_inputs_raise_user_errors(chest, renderer):
 
 
 def test_frames_with_a_budget_are_cheap_on_software_gl_and_exports_are_full_quality(chest, renderer):
-    from viewer.render3d_scene import SOFTWARE_GL_SAMPLE_DISTANCE, is_software_gl
+    from viewer.render3d.pane import SOFTWARE_GL_SAMPLE_DISTANCE, is_software_gl
 
     vol, organs = chest
     r = renderer()

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from synthetic_chest import LEFT_LUNG_CENTER, ORGAN_COLORS, ORGAN_NAMES, blob_map
 
-from viewer.render3d import Render3DError, Render3DView
+from viewer.render3d.widget import Render3DError, Render3DView
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

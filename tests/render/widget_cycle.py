@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from synthetic_chest import LEFT_LUNG_CENTER, blob_map, make_chest  # noqa: E402
 from vtkmodules.vtkCommonCore import vtkObjectBase  # noqa: E402
 
-from viewer.render3d import Render3DView  # noqa: E402
+from viewer.render3d.widget import Render3DView  # noqa: E402
 
 
 def rss_kb() -> int:

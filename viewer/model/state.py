@@ -20,7 +20,7 @@ colormap                         name of a sequential colormap (diverging is aut
 signed                           show signed maps (True) or ReLU (False)
 normalisation                    "per_map" | "joint_methods" | "joint_labels" | "none"
 outlines                         draw organ outlines (2D) and organ surfaces (3D)
-preset3d                         3D CT transfer function (a name of ``viewer.render3d_style.PRESETS``)
+preset3d                         3D CT transfer function (a name of ``viewer.render3d.style.PRESETS``)
 clip3d, clip3d_position          3D clip plane: None | "axial" | "coronal" | "sagittal", and its
                                  place as a fraction 0..1 of the CT's extent along that axis
 clip3d_flip                      False keeps the part below the plane (smaller RAS coordinate:

@@ -19,6 +19,12 @@ from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
+from engine.errors import CTCamError
+
+
+class Render3DError(CTCamError):
+    """A 3D-view failure the user can act on (bad input array, unwritable export path)."""
+
 
 def block_factors(shape: tuple[int, ...], max_dim: int) -> tuple[int, int, int]:
     """Smallest integer factor per axis so that every downsampled axis is <= ``max_dim``."""
@@ -97,3 +103,14 @@ def pad_with(arr: np.ndarray, affine: np.ndarray, value: float) -> tuple[np.ndar
     shift = np.eye(4)
     shift[:3, 3] = -1.0
     return out, np.asarray(affine, dtype=np.float64) @ shift
+
+
+def check_grid(values: np.ndarray, affine: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The array and affine of a grid to draw, or a :class:`Render3DError` naming ``what``."""
+    values = np.asarray(values)
+    affine = np.asarray(affine, dtype=np.float64)
+    if values.ndim != 3 or min(values.shape) < 1:
+        raise Render3DError(f"{what} must be a 3D array (I, J, K); got shape {values.shape}")
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise Render3DError(f"{what} needs an invertible 4x4 voxel->RAS affine; got {affine.tolist()}")
+    return values, affine

@@ -34,7 +34,7 @@ class ExportSpec:
 
 
 def export_spec(view) -> ExportSpec:
-    """Snapshot a :class:`viewer.render3d.Render3DView` (call on the GUI thread)."""
+    """Snapshot a :class:`viewer.render3d.widget.Render3DView` (call on the GUI thread)."""
     cam = view.scene.camera
     return ExportSpec(
         calls=list(view._history.calls),
@@ -58,7 +58,7 @@ def render_export(spec: ExportSpec, kind: str, path, n_frames: int = 36, fps: fl
     directly, in tests)."""
     from PIL import Image
 
-    from viewer.render3d_scene import OffscreenRenderer
+    from viewer.render3d.offscreen import OffscreenRenderer
 
     path = Path(path)
     _check_path(path, kind)

@@ -4,7 +4,7 @@ Presets are plain data so they can be listed, tested and tuned without touching 
 Each preset gives colour points ``(hu, r, g, b)`` and opacity points ``(hu, alpha)`` that are
 linearly interpolated by VTK, a blend mode (``"composite"`` or ``"mip"``) and whether the
 volume is shaded (gradient lighting).  Opacities are per 10 mm of tissue
-(``render3d_scene.OPACITY_UNIT_MM``); VTK corrects them for the actual sample distance, so
+(``viewer.render3d.scene.OPACITY_UNIT_MM``); VTK corrects them for the actual sample distance, so
 the look does not depend on how much the scan was downsampled.
 
 Colormaps map t in [0, 1] to RGB.  Named ones are small anchor tables interpolated linearly
