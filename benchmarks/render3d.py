@@ -164,7 +164,7 @@ class Bench:
 
         from viewer.model.overlay import OverlayModel
         from viewer.model.state import ViewerState
-        from viewer.slice_view import SliceView
+        from viewer.qt.slice_view import SliceView
 
         self.app = app
         self.state = ViewerState()
@@ -175,8 +175,8 @@ class Bench:
         lay.addWidget(self.slice)
         self.view3d = None
         if with_3d:
+            from viewer.qt.view3d_link import View3DLink
             from viewer.render3d.widget import Render3DView
-            from viewer.view3d_link import View3DLink
 
             self.view3d = Render3DView(cursor_render_delay_ms=debounce_ms, frame_budget_s=frame_budget_s)
             lay.addWidget(self.view3d)

@@ -199,7 +199,7 @@ def rapid(app, win, scans, interval_ms: int, timeout: float) -> dict:
 def make_window(model=None, model_process: bool = True):
     from PySide6 import QtCore, QtWidgets
 
-    from viewer.main_window import MainWindow
+    from viewer.qt.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
 

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     win.show_model_card()
     _pump(app, 0.5)
-    from viewer.model_dialog import ModelCardDialog
+    from viewer.qt.model_dialog import ModelCardDialog
 
     dlg = win.findChild(ModelCardDialog)
     if dlg is not None:

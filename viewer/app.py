@@ -37,7 +37,7 @@ def create_window(args: argparse.Namespace):
     app.setOrganizationName("ctcam")
     pg.setConfigOptions(antialias=False, imageAxisOrder="col-major")
 
-    from viewer.main_window import MainWindow
+    from viewer.qt.main_window import MainWindow
 
     win = MainWindow(run_model=not args.no_model, model=args.model, device=args.device,
                      with_3d=not args.no_3d)

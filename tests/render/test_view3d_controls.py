@@ -16,7 +16,7 @@ from engine.results import ExplainResult, LabelInfo
 def win(qtbot, tmp_path, chest):
     from PySide6 import QtCore
 
-    from viewer.main_window import MainWindow
+    from viewer.qt.main_window import MainWindow
 
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
     w = MainWindow(settings, run_model=False, with_3d=True)

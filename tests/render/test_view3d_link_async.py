@@ -13,8 +13,8 @@ from viewer_case import make_result, make_volume  # noqa: E402
 
 from viewer.model.overlay import OverlayModel  # noqa: E402
 from viewer.model.state import ViewerState  # noqa: E402
+from viewer.qt.view3d_link import View3DLink  # noqa: E402
 from viewer.render3d.surfaces import organ_surfaces  # noqa: E402
-from viewer.view3d_link import View3DLink  # noqa: E402
 
 
 class RecordingView:

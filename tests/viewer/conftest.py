@@ -22,7 +22,7 @@ def volume() -> CTVolume:
 def window(qtbot, tmp_path):
     from PySide6 import QtCore
 
-    from viewer.main_window import MainWindow
+    from viewer.qt.main_window import MainWindow
 
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
     win = MainWindow(settings, run_model=False, with_3d=False)

@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from viewer_case import LESION_IJK, make_result
 from viewer_helpers import grab_rgb, open_and_wait, show_result, write_case
 
-from viewer.findings_panel import INDEX_ROLE
+from viewer.qt.findings_panel import INDEX_ROLE
 
 
 def _overlay_rgba(pane):
@@ -103,14 +103,14 @@ def test_threshold_and_outlines(qtbot, window, volume, tmp_path):
 
 
 def test_identical_methods_notice_and_model_card(qtbot, window, volume, tmp_path):
-    from viewer.model_dialog import card_html
+    from viewer.qt.model_dialog import card_html
 
     open_and_wait(qtbot, window, write_case(tmp_path, volume))
     show_result(window, make_result(volume, identical=True))
     assert window.controls.identical_notice.isVisibleTo(window.controls)
     assert "synthetic" in card_html(window.state.result.card)
     window.show_model_card()
-    from viewer.model_dialog import ModelCardDialog
+    from viewer.qt.model_dialog import ModelCardDialog
 
     dlg = window.findChild(ModelCardDialog)
     assert dlg is not None and "synthetic" in dlg.summary.toPlainText()
@@ -149,9 +149,9 @@ def test_label_set_right_after_set_result_before_findings(qtbot, volume):
     """Regression: ``state.label`` set between ``set_result`` and ``set_findings`` raised
     AttributeError ('FindingsPanel' object has no attribute 'findings') on a fresh panel, and
     on a used panel described the *previous* result's finding."""
-    from viewer.findings_panel import FindingsPanel
     from viewer.model.findings import summarise
     from viewer.model.state import ViewerState
+    from viewer.qt.findings_panel import FindingsPanel
 
     state = ViewerState()
     panel = FindingsPanel(state)

@@ -10,7 +10,7 @@ terminates the child at once, and the output file appears only when complete (wr
 temporary name, then renamed), so a cancelled export leaves nothing behind.
 
 ``export_spec(view)`` snapshots what to draw on the GUI thread; ``export_job(spec, kind,
-path, ...)`` is the generator the viewer's :class:`~viewer.workers.JobRunner` runs.
+path, ...)`` is the generator the viewer's :class:`~viewer.qt.workers.JobRunner` runs.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from pathlib import Path
 
@@ -12,21 +11,26 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.errors import naming
 from engine.resources import demo_case_path, demo_organs_path
-from viewer.controls import Controls
-from viewer.findings_panel import FindingsPanel
 from viewer.model import jobs
 from viewer.model.findings import pretty
 from viewer.model.overlay import OverlayModel
-from viewer.model.state import METHOD_TITLES, VIEWS, WL_PRESETS, ViewerState
-from viewer.view_area import ViewArea
-from viewer.workers import JobRunner
+from viewer.model.state import ViewerState
+from viewer.qt.controls import Controls
+from viewer.qt.findings_panel import FindingsPanel
+from viewer.qt.view_area import ViewArea
+from viewer.qt.window_exports import ExportActions
+from viewer.qt.window_menus import MenuActions
+from viewer.qt.workers import JobRunner
 
 log = logging.getLogger(__name__)
 MAX_RECENT = 8
 _scan_counter = itertools.count(1)
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
+    """The main window; its menus and exports are its base classes (``window_menus``,
+    ``window_exports``)."""
+
     def __init__(self, settings: QtCore.QSettings | None = None, *, run_model: bool = True,
                  model=None, device=None, with_3d: bool = True, model_process: bool = True) -> None:
         super().__init__()
@@ -108,52 +112,6 @@ class MainWindow(QtWidgets.QMainWindow):
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.device_label)
-
-    def _menus(self) -> None:
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        f.addAction("&Open file…", QtGui.QKeySequence.StandardKey.Open, self.open_file_dialog)
-        f.addAction("Open &DICOM folder…", self.open_folder_dialog)
-        f.addAction("Open d&emo case", self.open_demo)
-        self.recent_menu = f.addMenu("Open &recent")
-        self._rebuild_recent()
-        f.addSeparator()
-        e = f.addMenu("&Export")
-        self.export_actions = {
-            "screenshot": e.addAction("Screenshot of the views (PNG)…", self.export_screenshot),
-            "maps": e.addAction("Heat maps (NIfTI, scan geometry)…", self.export_maps_dialog),
-            "csv": e.addAction("Findings (CSV)…", lambda: self.export_findings_dialog("csv")),
-            "json": e.addAction("Findings (JSON)…", lambda: self.export_findings_dialog("json")),
-            "3d_png": e.addAction("3D view (PNG)…", lambda: self.export_3d("screenshot")),
-            "3d_gif": e.addAction("3D turntable (GIF)…", lambda: self.export_3d("turntable")),
-        }
-        f.addSeparator()
-        f.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
-
-        v = mb.addMenu("&View")
-        lay = v.addMenu("&Layout")
-        group = QtGui.QActionGroup(self)
-        self.layout_actions = {}
-        for key, title in (("quad", "3 slices + 3D"), ("single", "One large view"), ("compare", "Comparison (side by side)")):
-            a = lay.addAction(title, lambda k=key: self.set_layout(k))
-            a.setCheckable(True)
-            group.addAction(a)
-            self.layout_actions[key] = a
-        self.layout_actions["quad"].setChecked(True)
-        big = v.addMenu("Large &view")
-        for name in VIEWS:
-            big.addAction(name.capitalize(), lambda n=name: self.state.update(layout="single", single_view=n))
-        wl = v.addMenu("&Window/level")
-        for n, name in enumerate(WL_PRESETS, start=1):
-            w, lvl = WL_PRESETS[name]
-            wl.addAction(f"{name.capitalize()} ({w:.0f}/{lvl:.0f})\t{n}", lambda n=name: self.state.apply_preset(n))
-        v.addAction("&Reset zoom\tR", self.reset_views)
-        m = mb.addMenu("&Method")
-        for key in ("hirescam", "gradcam", "difference"):
-            m.addAction(METHOD_TITLES[key], lambda k=key: setattr(self.state, "method", k))
-        h = mb.addMenu("&Help")
-        h.addAction("&Model card…", self.show_model_card)
-        h.addAction("&Mouse and keys…", self.show_help)
 
     # -- opening ------------------------------------------------------------------------
     def open_demo(self) -> None:
@@ -355,94 +313,13 @@ class MainWindow(QtWidgets.QMainWindow):
             ev.acceptProposedAction()
             self.open_path(paths[0])
 
-    # -- exports ------------------------------------------------------------------------
-    def _need_result(self) -> bool:
-        if self.state.result is None:
-            self.show_error("export", "Nothing to export yet: open a scan and wait for the model to finish.")
-            return False
-        return True
-
-    def export_screenshot(self, path: str | None = None) -> None:
-        if path is None:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._last_dir()) / "ctcam.png"), "PNG (*.png)")
-        if path:
-            image = self.grab_views()
-            self.runner.submit("export", lambda: jobs.save_image_job(image, path), self._on_exported,
-                               scan_id=None, description="Saving screenshot")
-
-    def grab_views(self) -> QtGui.QImage:
-        """The view area as an image, with the 3D view's OpenGL frame painted in (a widget
-        grab cannot read OpenGL content)."""
-        image = self.view_area.grab().toImage()
-        v3 = self.view3d
-        if v3 is not None and v3.isVisible():
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                try:
-                    frame = QtGui.QImage(str(v3.screenshot(Path(tmp) / "3d.png")))
-                except Exception as exc:  # keep the 2D part of the screenshot
-                    log.warning("3D screenshot failed: %s", exc)
-                    frame = QtGui.QImage()
-            if not frame.isNull():
-                rect = QtCore.QRect(v3.mapTo(self.view_area, QtCore.QPoint(0, 0)), v3.size())
-                painter = QtGui.QPainter(image)
-                painter.drawImage(QtCore.QRectF(rect), frame)
-                painter.end()
-        return image
-
-    def export_findings_dialog(self, fmt: str, path: str | None = None) -> None:
-        if not self._need_result():
-            return
-        if path is None:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self, f"Save findings ({fmt.upper()})", str(Path(self._last_dir()) / f"findings.{fmt}"),
-                f"{fmt.upper()} (*.{fmt})")
-        if path:
-            r, findings = self.state.result, list(self.findings)
-            src = self.state.volume.meta.get("source_path")
-            self.runner.submit("export", lambda: jobs.export_findings_job(
-                findings, path, fmt, source=str(src) if src else None, card=r.card, device=r.device,
-                methods_identical=r.methods_identical), self._on_exported, scan_id=None,
-                description="Saving findings")
-
-    def export_maps_dialog(self) -> None:
-        if not self._need_result():
-            return
-        from viewer.export_dialog import ExportMapsDialog
-
-        dlg = ExportMapsDialog(self.state.result, self.findings, self.state.label, self._last_dir(), self)
-        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
-            labels, methods, out_dir = dlg.choice()
-            self.export_maps(labels, methods, out_dir)
-
-    def export_maps(self, labels: list[int], methods: list[str], out_dir: str) -> None:
-        r, vol = self.state.result, self.state.volume
-        self.runner.submit("export", lambda: jobs.export_maps_job(r, vol, labels, methods, out_dir),
-                           self._on_exported, scan_id=self.state.scan_id, description="Exporting heat maps")
-
-    def _on_exported(self, written) -> None:
-        self.last_exported = list(written)
-        where = written[0] if len(written) == 1 else f"{len(written)} files in {Path(written[0]).parent.parent}"
-        self.statusBar().showMessage(f"Saved {where}", 8000)
-
-    # -- dialogs ------------------------------------------------------------------------
-    def show_model_card(self) -> None:
-        from viewer.model_dialog import ModelCardDialog
-
-        card = self.state.result.card if self.state.result is not None else _bundled_card()
-        ModelCardDialog(card, self).open()
-
-    def show_help(self) -> None:
-        QtWidgets.QMessageBox.information(self, "Mouse and keys", HELP_TEXT)
-
     # -- 3D view ------------------------------------------------------------------------
     def _create_3d(self) -> None:
         try:
             from viewer.render3d.widget import Render3DView
         except ImportError:
             return  # the 3D view is not available in this build: keep the placeholder
-        from viewer.view3d_link import View3DLink
+        from viewer.qt.view3d_link import View3DLink
 
         try:
             widget = Render3DView()
@@ -450,67 +327,13 @@ class MainWindow(QtWidgets.QMainWindow):
             log.warning("3D view unavailable: %s", exc)
             self.view_area.view3d.setText(f"3D view unavailable:\n{exc}")
             return
-        from viewer.view3d_panel import View3DPanel
+        from viewer.qt.view3d_panel import View3DPanel
 
         self.view3d = widget
         self.view3d_link = View3DLink(self.state, self.overlay, widget, self.runner)
         self.view3d_panel = View3DPanel(self.state, self.overlay, widget, self.view3d_link.reset_camera,
                                         self.export_3d)
         self.view_area.set_3d_widget(self.view3d_panel)
-
-    def export_3d(self, kind: str, path: str | None = None, n_frames: int = 36) -> None:
-        """Write the 3D view as PNG (``kind="screenshot"``) or a turntable GIF, rendered in a
-        separate process (viewer.render3d.export) with a progress dialog and Cancel."""
-        if self.view3d is None or self.state.volume is None:
-            self.show_error("export", "Nothing to export yet: open a scan first (and keep the 3D view on).")
-            return
-        ext, title = ("png", "3D view (PNG)") if kind == "screenshot" else ("gif", "3D turntable (GIF)")
-        if path is None:
-            stem = "ctcam-3d" if kind == "screenshot" else "ctcam-turntable"
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self, f"Save {title}", str(Path(self._last_dir()) / f"{stem}.{ext}"), f"{ext.upper()} (*.{ext})")
-        if not path:
-            return
-        from viewer.render3d.export import export_job, export_spec
-
-        spec = export_spec(self.view3d)
-        self._end_export3d()  # a new export supersedes (cancels) a running one
-        dlg = QtWidgets.QProgressDialog(f"Rendering the {title}…", "Cancel", 0, 1000, self)
-        dlg.setObjectName("export3d_progress")
-        dlg.setWindowTitle("ctcam")
-        dlg.setMinimumDuration(0)
-        dlg.setAutoClose(False)
-        dlg.setAutoReset(False)
-        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        dlg.canceled.connect(lambda: self.runner.cancel("export3d"))
-
-        def on_progress(kind_: str, fraction: float, message: str) -> None:
-            if kind_ == "export3d":
-                dlg.setValue(int(1000 * fraction))
-                dlg.setLabelText(message)
-
-        def on_done(kind_: str) -> None:
-            if kind_ == "export3d" and not self.runner.is_busy("export3d"):
-                self._end_export3d()
-
-        self.runner.progress.connect(on_progress)
-        self.runner.finished.connect(on_done)
-        self.export3d_dialog = dlg
-        self._export3d_slots = (on_progress, on_done)
-        dlg.show()
-        self.runner.submit("export3d", lambda cancel: export_job(spec, kind, path, n_frames=n_frames, cancel=cancel),
-                           self._on_exported, scan_id=None, description=f"Saving {title}", pass_cancel=True)
-
-    def _end_export3d(self) -> None:
-        """Close the 3D export's progress dialog and stop listening for its progress."""
-        dlg, slots = self.export3d_dialog, getattr(self, "_export3d_slots", None)
-        self.export3d_dialog, self._export3d_slots = None, None
-        if slots is not None:
-            self.runner.progress.disconnect(slots[0])
-            self.runner.finished.disconnect(slots[1])
-        if dlg is not None:
-            dlg.blockSignals(True)  # closing must not read as Cancel
-            dlg.close()
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self.runner.wait_all(5000)
@@ -522,21 +345,3 @@ class MainWindow(QtWidgets.QMainWindow):
 def device_name(device: str) -> str:
     d = str(device)
     return "CPU" if d.lower() in ("cpu", "") else d
-
-
-def _bundled_card() -> dict:
-    from engine.resources import bundled_model_paths
-
-    _, card_path = bundled_model_paths()
-    try:
-        return json.loads(Path(card_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"name": "no bundled model found", "path": str(card_path)}
-
-
-HELP_TEXT = """Left click or Shift+drag: move the crosshair (all views follow)
-Left drag: pan    Middle drag or Ctrl+wheel: zoom    Double click or R: reset zoom
-Right drag: window (left/right) and level (up/down)
-Wheel, arrow keys: next/previous slice    PageUp/PageDown: 10 slices
-1 lung 1500/-600    2 mediastinum 350/40    3 soft tissue 400/40    4 bone 2000/400
-Radiological convention: the patient's right is on the screen's left."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from viewer.model.overlay import DIVERGING_CMAP, OverlayModel, lookup_table, organ_colour
 from viewer.model.state import METHOD_TITLES, ViewerState
-from viewer.workers import JobRunner
+from viewer.qt.workers import JobRunner
 
 log = logging.getLogger(__name__)
 

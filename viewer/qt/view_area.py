@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtWidgets
 
 from viewer.model.overlay import OverlayModel
 from viewer.model.state import VIEWS, ViewerState
-from viewer.slice_view import SliceView
+from viewer.qt.slice_view import SliceView
 
 
 def link_ranges(a: SliceView, b: SliceView) -> None:

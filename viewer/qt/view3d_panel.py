@@ -3,7 +3,7 @@ camera reset, per-organ visibility and exports.
 
 The bar only writes the 3D fields of :class:`ViewerState` (``preset3d``, ``clip3d``,
 ``clip3d_position``, ``clip3d_flip``, ``organs3d_hidden``) and follows them;
-:class:`viewer.view3d_link.View3DLink` applies them to the view.  Exports are asked of the
+:class:`viewer.qt.view3d_link.View3DLink` applies them to the view.  Exports are asked of the
 main window (``export_3d``), which runs them in a worker process with a progress dialog.
 """
 

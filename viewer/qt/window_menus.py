@@ -1,0 +1,89 @@
+"""The main window's menu bar and its Help dialogs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6 import QtGui, QtWidgets
+
+from viewer.model.state import METHOD_TITLES, VIEWS, WL_PRESETS
+
+
+class MenuActions:
+    """Menus of :class:`viewer.qt.main_window.MainWindow` (a base class of it: the actions
+    call the window's own methods)."""
+
+    def _menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction("&Open file…", QtGui.QKeySequence.StandardKey.Open, self.open_file_dialog)
+        f.addAction("Open &DICOM folder…", self.open_folder_dialog)
+        f.addAction("Open d&emo case", self.open_demo)
+        self.recent_menu = f.addMenu("Open &recent")
+        self._rebuild_recent()
+        f.addSeparator()
+        e = f.addMenu("&Export")
+        self.export_actions = {
+            "screenshot": e.addAction("Screenshot of the views (PNG)…", self.export_screenshot),
+            "maps": e.addAction("Heat maps (NIfTI, scan geometry)…", self.export_maps_dialog),
+            "csv": e.addAction("Findings (CSV)…", lambda: self.export_findings_dialog("csv")),
+            "json": e.addAction("Findings (JSON)…", lambda: self.export_findings_dialog("json")),
+            "3d_png": e.addAction("3D view (PNG)…", lambda: self.export_3d("screenshot")),
+            "3d_gif": e.addAction("3D turntable (GIF)…", lambda: self.export_3d("turntable")),
+        }
+        f.addSeparator()
+        f.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
+
+        v = mb.addMenu("&View")
+        lay = v.addMenu("&Layout")
+        group = QtGui.QActionGroup(self)
+        self.layout_actions = {}
+        for key, title in (("quad", "3 slices + 3D"), ("single", "One large view"), ("compare", "Comparison (side by side)")):
+            a = lay.addAction(title, lambda k=key: self.set_layout(k))
+            a.setCheckable(True)
+            group.addAction(a)
+            self.layout_actions[key] = a
+        self.layout_actions["quad"].setChecked(True)
+        big = v.addMenu("Large &view")
+        for name in VIEWS:
+            big.addAction(name.capitalize(), lambda n=name: self.state.update(layout="single", single_view=n))
+        wl = v.addMenu("&Window/level")
+        for n, name in enumerate(WL_PRESETS, start=1):
+            w, lvl = WL_PRESETS[name]
+            wl.addAction(f"{name.capitalize()} ({w:.0f}/{lvl:.0f})\t{n}", lambda n=name: self.state.apply_preset(n))
+        v.addAction("&Reset zoom\tR", self.reset_views)
+        m = mb.addMenu("&Method")
+        for key in ("hirescam", "gradcam", "difference"):
+            m.addAction(METHOD_TITLES[key], lambda k=key: setattr(self.state, "method", k))
+        h = mb.addMenu("&Help")
+        h.addAction("&Model card…", self.show_model_card)
+        h.addAction("&Mouse and keys…", self.show_help)
+
+    # -- dialogs ------------------------------------------------------------------------
+    def show_model_card(self) -> None:
+        from viewer.qt.model_dialog import ModelCardDialog
+
+        card = self.state.result.card if self.state.result is not None else _bundled_card()
+        ModelCardDialog(card, self).open()
+
+    def show_help(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Mouse and keys", HELP_TEXT)
+
+
+def _bundled_card() -> dict:
+    from engine.resources import bundled_model_paths
+
+    _, card_path = bundled_model_paths()
+    try:
+        return json.loads(Path(card_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"name": "no bundled model found", "path": str(card_path)}
+
+
+HELP_TEXT = """Left click or Shift+drag: move the crosshair (all views follow)
+Left drag: pan    Middle drag or Ctrl+wheel: zoom    Double click or R: reset zoom
+Right drag: window (left/right) and level (up/down)
+Wheel, arrow keys: next/previous slice    PageUp/PageDown: 10 slices
+1 lung 1500/-600    2 mediastinum 350/40    3 soft tissue 400/40    4 bone 2000/400
+Radiological convention: the patient's right is on the screen's left."""
