@@ -4,7 +4,7 @@ Scene coordinates of a view are millimetres along the two in-plane *array* axes:
 ``scene = index * spacing`` (pixel centres), so the aspect ratio follows the voxel spacing and
 an oblique affine is shown in its own voxel grid (as ITK-SNAP does).
 
-Radiological convention (design section 3): on every view the in-plane array axis shown
+Radiological convention (docs/architecture.md, "Geometry and display conventions"): on every view the in-plane array axis shown
 horizontally grows toward the screen's *left* (the view box is x-inverted).  For a canonical
 (R, A, S) volume that puts the patient's right on the screen's left in axial and coronal
 views, anterior on the left in sagittal views, anterior up in axial views and superior up in

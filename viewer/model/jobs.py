@@ -72,7 +72,7 @@ def _explain_child(shm_name: str, shape, affine, meta: dict, organs, model, devi
 
 
 def explain_in_process(volume: CTVolume, organs=None, model=None, device=None, cancel=None):
-    """:func:`explain_job` in a separate process (design section 9: the GUI never waits).
+    """:func:`explain_job` in a separate process (the GUI never waits: docs/architecture.md, "Threads and stale results").
 
     The model's imports and compute run under another interpreter, so they can never hold
     the GUI's GIL (importing torch alone blocks a thread's interpreter for ~0.5 s).  The scan

@@ -1,4 +1,4 @@
-"""The viewer's one evented model of what is shown (design section 9).
+"""The viewer's one evented model of what is shown (docs/architecture.md).
 
 Qt-free on purpose: views and controls *observe* a :class:`ViewerState` through plain Python
 callbacks, and tests can drive it without a display.  Every field is a :class:`Field`; setting
@@ -48,7 +48,7 @@ NORMALISATION_TITLES = {
 LAYOUTS = ("quad", "single")
 VIEWS = ("axial", "coronal", "sagittal")
 COLORMAPS = ("inferno", "magma", "viridis", "plasma", "turbo", "CET-L3")
-# name -> (window, level) in HU (design section 3); keys 1-4 in this order
+# name -> (window, level) in HU (docs/user_guide.md); keys 1-4 in this order
 WL_PRESETS: dict[str, tuple[float, float]] = {
     "lung": (1500.0, -600.0),
     "mediastinum": (350.0, 40.0),

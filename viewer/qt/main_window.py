@@ -188,8 +188,9 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
 
     def _on_result(self, payload, scan_id: str | None = None, request_id: int | None = None) -> None:
         result, findings = payload
-        # The result carries the scan and request it was computed for (design section 9); the
-        # runner already dropped stale ones, this is the last line of defence.
+        # The result carries the scan and request it was computed for (docs/architecture.md,
+        # "Threads and stale results"); the runner already dropped stale ones, this is the
+        # last line of defence.
         result.scan_id = scan_id if scan_id is not None else self.state.scan_id
         result.request_id = request_id
         if result.scan_id != self.state.scan_id:

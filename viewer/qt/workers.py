@@ -1,4 +1,4 @@
-"""Run engine generators off the GUI thread (design section 9).
+"""Run engine generators off the GUI thread (docs/architecture.md, "Threads and stale results").
 
 A *job* is a generator function from the engine (``engine.io.iter_load``,
 ``engine.pipeline.explain_scan``, an exporter ...) that yields ``Progress`` and returns a
