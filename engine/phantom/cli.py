@@ -10,7 +10,20 @@ import argparse
 import json
 import sys
 
+from engine.cli import OneLineParser
 from engine.errors import CTCamError
+
+MAX_SEED = 2**63 - 1  # any non-negative integer numpy's SeedSequence takes; bounded for JSON
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {v}")
+    return v
 
 
 def _prevalence(text: str) -> float:
@@ -24,8 +37,9 @@ def _prevalence(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ctcam phantom", description="Write a synthetic chest CT with exact ground truth.")
-    p.add_argument("--seed", type=int, required=True, help="random seed (same seed, same case)")
+    p = OneLineParser(prog="ctcam phantom", description="Write a synthetic chest CT with exact ground truth.")
+    p.add_argument("--seed", type=_seed, required=True,
+                   help="random seed, a whole number >= 0 (same seed, same case)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--size", choices=("small", "full", "model"), default="small",
                    help="small: 256x256 at 2.5-3 mm slices (default); full: 512x512 at 0.625-5 mm; model: 96x96x64")
