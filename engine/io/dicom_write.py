@@ -10,6 +10,14 @@ the column/row spacing, and ImagePositionPatient of slice k is L (0, 0, k).
 Pixels: ``stored = HU - RescaleIntercept`` with RescaleSlope 1 and RescaleIntercept -1024,
 stored as uint16 when every HU >= -1024, else int16 (intercept 0 if HU would overflow).
 Transfer syntax: Explicit VR Little Endian.
+
+Dates and times: one timestamp is taken per call (or given as ``when``), so every file of a
+series carries the same StudyDate/Time, SeriesDate/Time and ContentDate/Time; readers that
+group by them (dcm2niix) never split a series written across a second boundary.  Each file
+of a series holds what the CT Image IOD requires (dciodvfy from dicom3tools reports no error
+or warning), including BodyPartExamined ``CHEST``, which settles the General Series module's
+Laterality condition (the chest is not a paired structure).  The enhanced writer fills only
+what ctcam's reader needs, not every macro of the Enhanced CT IOD.
 """
 
 from __future__ import annotations
@@ -60,17 +68,20 @@ def write_dicom_series(
     signed: bool | None = None,
     series_number: int = 1,
     uid_seed: str | None = None,
+    when: _dt.datetime | None = None,
 ) -> list[Path]:
     """Write ``vol`` as a CT series, one file per slice, into ``folder``; return the paths.
 
     ``orientation`` is the stored axis order (see module doc); ``signed`` forces int16
-    (True) or uint16 (False) storage; ``uid_seed`` makes all UIDs reproducible.
+    (True) or uint16 (False) storage; ``uid_seed`` makes all UIDs reproducible; ``when`` is
+    the study/series/content time of every file (default: now, taken once).
     """
     folder = Path(folder)
     geo = _geometry(vol, orientation)
     pixels, intercept, signed = _storage(geo["data"], signed)
     uids = _Uids(uid_seed)
     study, series, frame_ref = uids("study"), uids("series"), uids("for")
+    when = _dt.datetime.now() if when is None else when
     folder.mkdir(parents=True, exist_ok=True)
     n = pixels.shape[2]
     paths = []
@@ -87,6 +98,7 @@ def write_dicom_series(
             modality,
             series_description,
             series_number,
+            when,
         )
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.InstanceNumber = k + 1
@@ -118,6 +130,7 @@ def write_dicom_enhanced(
     signed: bool | None = None,
     series_number: int = 1,
     uid_seed: str | None = None,
+    when: _dt.datetime | None = None,
 ) -> Path:
     """Write ``vol`` as one Enhanced CT Image file with per-frame positions.
 
@@ -140,6 +153,7 @@ def write_dicom_enhanced(
         modality,
         series_description,
         series_number,
+        _dt.datetime.now() if when is None else when,
     )
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
     ds.InstanceNumber = 1
@@ -229,6 +243,7 @@ def _base(
     modality,
     description,
     series_number,
+    when: _dt.datetime,
 ) -> FileDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -236,7 +251,6 @@ def _base(
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
-    now = _dt.datetime.now()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
@@ -245,9 +259,10 @@ def _base(
     ds.FrameOfReferenceUID = frame_ref
     ds.PatientID = patient_id
     ds.PatientName = patient_name
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = when.strftime("%Y%m%d")
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = when.strftime("%H%M%S")
     ds.Modality = modality
+    ds.BodyPartExamined = "CHEST"
     ds.Manufacturer = "ctcam"
     ds.SeriesDescription = description
     ds.SeriesNumber = series_number
