@@ -66,3 +66,19 @@ def test_slice_plane_orders_and_scene_roundtrip(volume):
     np.testing.assert_allclose(geometry.scene_to_ijk(x, y, 9.0, volume.spacing, "coronal"), ijk)
     pts = geometry.plane_world(volume.affine, volume.shape, "sagittal", 7)
     np.testing.assert_allclose(pts[2, 5], volume.world([7, 2, 5]))
+
+
+def test_state_holds_findings_organs_model_and_device():
+    """What the main window used to keep beside the state (findings, organ map source, model,
+    device) is state too: set_scan clears the findings, set_result sets them."""
+    from viewer_case import make_volume
+
+    s = ViewerState()
+    seen = []
+    s.events.connect("findings", seen.append)
+    s.update(organs="organs.nii.gz", model="m.safetensors", device="cpu")
+    assert (s.organs, s.model, s.device) == ("organs.nii.gz", "m.safetensors", "cpu")
+    s.set_result(object(), ["f1", "f2"])
+    assert s.findings == ("f1", "f2") and seen == [("f1", "f2")]
+    s.set_scan(make_volume(), "scan-2")
+    assert s.findings == () and s.result is None and s.organs == "organs.nii.gz"

@@ -26,6 +26,12 @@ clip3d, clip3d_position          3D clip plane: None | "axial" | "coronal" | "sa
 clip3d_flip                      False keeps the part below the plane (smaller RAS coordinate:
                                  a coronal cut removes the anterior part), True the part above
 organs3d_hidden                  organ codes whose 3D surfaces are hidden
+findings                         the findings of ``result`` (``viewer.model.findings.Finding``,
+                                 a tuple; empty until the model has run)
+organs                           where the organ map of the scan comes from: a label-map path,
+                                 or None (the engine segments the lungs and heart)
+model, device                    the model to run (None: the bundled one; a weights path or a
+                                 loaded model) and the device (None: the best available)
 """
 
 from __future__ import annotations
@@ -176,6 +182,10 @@ class ViewerState:
     clip3d_position = Field(0.5, _unit)
     clip3d_flip = Field(False, bool)
     organs3d_hidden = Field(frozenset(), _codes)
+    findings = Field((), tuple)
+    organs = Field(None)
+    model = Field(None)
+    device = Field(None)
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
@@ -195,15 +205,19 @@ class ViewerState:
             setattr(self, k, v)
 
     def set_scan(self, volume: Any, scan_id: str) -> None:
-        """Show a new scan: clears the result and selection, centres the cursor."""
+        """Show a new scan: clears the result, its findings and the selection, centres the cursor."""
+        self.findings = ()
         self.result = None
         self.label = None
         self.scan_id = scan_id
         self.volume = volume
         self.cursor = volume.center_world()
 
-    def set_result(self, result: Any) -> None:
-        """Show an explanation result (the caller checked it belongs to ``scan_id``)."""
+    def set_result(self, result: Any, findings: Any = None) -> None:
+        """Show an explanation result and, when given, its findings (the caller checked it
+        belongs to ``scan_id``)."""
+        if findings is not None:
+            self.findings = findings
         self.label = None
         self.result = result
 

@@ -39,14 +39,12 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or QtCore.QSettings("ctcam", "ctcam")
         self.run_model = run_model
-        self.model, self.device = model, device
+        self.state = ViewerState()
+        self.state.update(model=model, device=device)
         self.model_process = model_process  # run the pipeline in its own process (no GIL stalls)
-        self.findings: list = []
-        self.organs_for_scan = None
         self.last_message = ""
         self.export3d_dialog = None
 
-        self.state = ViewerState()
         self.overlay = OverlayModel(self.state)
         self.runner = JobRunner(lambda: self.state.scan_id, self)
         self.view_area = ViewArea(self.state, self.overlay, self)
@@ -70,6 +68,31 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self.view3d = None
         if with_3d:  # after the first paint: VTK takes a moment to import
             QtCore.QTimer.singleShot(50, self._create_3d)
+
+    # What the window shows lives in ``self.state``; these read and write it there.
+    @property
+    def findings(self) -> list:
+        return list(self.state.findings)
+
+    @findings.setter
+    def findings(self, value) -> None:
+        self.state.findings = value
+
+    @property
+    def model(self):
+        return self.state.model
+
+    @model.setter
+    def model(self, value) -> None:
+        self.state.model = value
+
+    @property
+    def device(self):
+        return self.state.device
+
+    @device.setter
+    def device(self, value) -> None:
+        self.state.device = value
 
     # -- construction -------------------------------------------------------------------
     def _docks(self) -> None:
@@ -131,7 +154,7 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
 
     def open_path(self, path: str, *, series: str | None = None, organs=None) -> None:
         """Open a NIfTI file or DICOM folder in a worker (asks which series if several)."""
-        self.organs_for_scan = organs
+        self.state.organs = organs
         if Path(path).is_dir() and series is None:
             self.runner.submit("load", lambda: jobs.list_series_job(path),
                                lambda found: self._on_series(path, found), scan_id=None,
@@ -147,11 +170,11 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
                                     "the .dcm files of one CT series.")
             return
         if len(found) == 1:
-            self.open_path(folder, series=found[0].uid, organs=self.organs_for_scan)
+            self.open_path(folder, series=found[0].uid, organs=self.state.organs)
             return
         uid = self.choose_series(found)
         if uid:
-            self.open_path(folder, series=uid, organs=self.organs_for_scan)
+            self.open_path(folder, series=uid, organs=self.state.organs)
 
     def choose_series(self, found) -> str | None:
         items = [s.label() for s in found]
@@ -161,7 +184,6 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
 
     def _on_volume_loaded(self, path: str, vol) -> None:
         scan_id = f"scan-{next(_scan_counter)}:{Path(path).name}"
-        self.findings = []
         self.findings_panel.set_findings(None)
         self.device_label.setText("Device: —")
         self.state.set_scan(vol, scan_id)
@@ -174,7 +196,7 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.run_explain()
 
     def run_explain(self) -> None:
-        vol, organs = self.state.volume, self.organs_for_scan
+        vol, organs = self.state.volume, self.state.organs
         if vol is None:
             return
         model, device = self.model, self.device
@@ -196,8 +218,7 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         if result.scan_id != self.state.scan_id:
             log.warning("dropped a result for %s while showing %s", result.scan_id, self.state.scan_id)
             return
-        self.findings = findings
-        self.state.set_result(result)
+        self.state.set_result(result, findings)
         self.findings_panel.set_findings(findings)
         self.device_label.setText(f"Device: {device_name(result.device)}")
         if findings:
@@ -214,7 +235,7 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
     def _on_label(self, label) -> None:
         if label is None or self.state.volume is None:
             return
-        f = next((f for f in self.findings if f.index == label), None)
+        f = next((f for f in self.state.findings if f.index == label), None)
         if f is not None:
             vol = self.state.volume
             ijk = np.clip(vol.index(np.array(f.peak_ras)), 0, np.array(vol.shape) - 1)
