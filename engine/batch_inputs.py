@@ -14,7 +14,8 @@ Rules (also in ``docs/batch.md``)
   ``.nii.gz``, or by content) is one scan and every sub-folder is expanded by these same
   rules.  Other files (notes, spreadsheets, images) are ignored; hidden files and folders
   (name starting with ``.``) too, and so are the output folder and any folder holding a
-  ``.ctcam-output`` marker (ctcam's own outputs).  Symbolic links to folders are followed,
+  ``.ctcam-output`` marker (ctcam's own outputs).  An input folder that is such an output
+  folder, or is (or lies inside) the ``--out`` folder, is refused.  Symbolic links to folders are followed,
   each real folder once (a link to a parent cannot loop); only regular files are opened.
 * Scan ids (the output sub-folder names) are the file name without its extension, or the
   folder name; inside a collection the path relative to the collection joined with ``__``.
@@ -211,6 +212,22 @@ def read_csv_list(path: Path) -> list[Job]:
             for j in jobs]
 
 
+def _refuse_output_folder(path: Path, exclude: list[Path]) -> None:
+    """An input folder must not be ctcam's output: its heat maps would be taken for scans."""
+    if (path / OUTPUT_MARKER).exists():
+        raise BatchInputError(
+            f"{path} is a ctcam output folder (it holds {OUTPUT_MARKER}); its heat maps are not "
+            "scans. Give the folder that holds the scans."
+        )
+    real = path.resolve()
+    for out in exclude:
+        if real == out.resolve() or real.is_relative_to(out.resolve()):
+            raise BatchInputError(
+                f"the input folder {path} is the output folder --out {out} or lies inside it; "
+                "choose an --out outside the scans' folder."
+            )
+
+
 def expand_input(item: str | Path, exclude: list[Path] | None = None) -> list[Job]:
     """The jobs one command-line input stands for (see the module docstring); folders in
     ``exclude`` (the output folder) and folders holding OUTPUT_MARKER are never searched."""
@@ -218,6 +235,7 @@ def expand_input(item: str | Path, exclude: list[Path] | None = None) -> list[Jo
     if path.is_file() and path.suffix.lower() == ".csv":
         return read_csv_list(path)
     if path.is_dir():
+        _refuse_output_folder(path, exclude or [])
         if is_dicom_folder(path):
             return _dicom_jobs(path, safe_id(path.resolve().name))
         walk = _Walk(exclude or [])

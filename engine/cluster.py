@@ -35,6 +35,7 @@ from engine.batch import (
     BatchOptions,
     JobOutcome,
     _failure,
+    expected_provenance,
     explain_job,
     fill_from_existing,
     is_complete,
@@ -155,7 +156,7 @@ def run_on_cluster(jobs: list[Job], out_dir: Path, opts: BatchOptions, address: 
         batch = uuid.uuid4().hex[:8]
         futures = {}
         for job in jobs:
-            if is_complete(out_dir / job.id):
+            if is_complete(out_dir / job.id, expected_provenance(job, opts)):  # as run_local
                 finish(fill_from_existing(JobOutcome(job.id, job.path, "skipped"), out_dir))
                 continue
             fut = client.submit(cluster_task, job, str(out_dir), opts, pure=False,

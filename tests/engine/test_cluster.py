@@ -95,6 +95,13 @@ def test_cluster_batch_matches_local_resumes_and_asks_one_gpu_per_task(lc, data,
         assert (tmp_path / "dask" / f"s{s}" / "summary.png").is_file()
     with open(tmp_path / "dask" / "errors.csv", newline="") as fh:
         assert [r["id"] for r in csv.DictReader(fh)] == ["bad"]
+    # other options: the scans produced differently are redone, not reported as done before
+    other = BatchOptions(model=model, organs="none", methods=("hirescam",),
+                         labels=("left_lung/nodule",))
+    redo = run_batch(jobs[:3], tmp_path / "dask", other, cluster=lc.scheduler_address)
+    assert [o.status for o in redo.outcomes] == ["done"] * 3 and len(submissions) == 8
+    prov = json.loads((tmp_path / "dask" / "s1" / "findings.json").read_text())["provenance"]
+    assert prov["methods"] == ["hirescam"]
 
 
 class _Borrowed:

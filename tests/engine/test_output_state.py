@@ -182,3 +182,17 @@ def test_fifo_named_like_a_scan_does_not_hang(folder, model, tmp_path, capsys):
     _one_error(err, "not a regular file")
     os.mkfifo(folder / "pipe.nii.gz")
     assert len(expand_inputs([str(folder)])) == 2
+
+
+def test_an_output_folder_given_as_input_is_refused(folder, model, tmp_path, capsys):
+    """Naming an earlier --out (or the --out itself) as input: one error, not its maps as scans."""
+    out = tmp_path / "out"
+    assert _run(capsys, folder, "--model", model, "--out", out)[0] == 0
+    rc, err = _run(capsys, out, "--model", model, "--out", tmp_path / "again")
+    assert rc == 2
+    _one_error(err, str(out), "ctcam output folder")
+    assert not (tmp_path / "again" / "scans.csv").exists()
+    rc, err = _run(capsys, folder, "--model", model, "--out", folder)  # --out is the input
+    assert rc == 2
+    _one_error(err, "lies inside it")
+    assert not (folder / "scans.csv").exists()
