@@ -32,7 +32,7 @@ from engine.cam.geometry import groups_to_volume
 from engine.errors import CTCamError
 from engine.model.batches import batch_tensors
 from engine.model.card import write_card
-from engine.model.dataset import ArrayDataset, cached_phantom_dataset
+from engine.model.dataset import ArrayDataset, cache_cell_shape, cached_phantom_dataset
 from engine.model.loading import LoadedModel, load_model
 from engine.model.metrics import (
     THRESHOLDS,
@@ -160,10 +160,13 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
     map_shape = (*m.feature_shape[1:], m.n_groups)
     codes = first.card["organ_codes"]
     t0 = time.perf_counter()
-    test = cached_phantom_dataset(cache, "test", n_cases, prep, map_shape, labels, codes,
+    cells = cache_cell_shape(prep["shape"], map_shape)  # the cache training uses too
+    test = cached_phantom_dataset(cache, "test", n_cases, prep, cells, labels, codes,
                                   keep_organs=True, workers=workers, log=log)
-    val = cached_phantom_dataset(cache, "val", n_val, prep, map_shape, labels, codes,
+    val = cached_phantom_dataset(cache, "val", n_val, prep, cells, labels, codes,
                                  keep_organs=True, workers=workers, log=log)
+    for ds in (test, val):
+        ds.pool_to(map_shape)
     log(f"data ready in {time.perf_counter() - t0:.0f} s")
     result: dict[str, Any] = {"n_cases": int(n_cases), "models": {}}
     extra: dict[str, Any] = {}

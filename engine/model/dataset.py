@@ -165,9 +165,13 @@ def mask_cells(mask: np.ndarray, mask_affine: np.ndarray, model_affine: np.ndarr
                model_shape: Sequence[int], map_shape: Sequence[int]) -> np.ndarray:
     """bool (mi, mj, mk): map cells that contain the world position of any mask voxel."""
     out = np.zeros(tuple(map_shape), bool)
-    ijk = np.argwhere(mask)
-    if len(ijk) == 0:
-        return out
+    box = []
+    for ax in range(3):  # bounding box first: argwhere over the full grid is slow
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))
+        if len(hit) == 0:
+            return out
+        box.append(slice(hit[0], hit[-1] + 1))
+    ijk = np.argwhere(mask[tuple(box)]) + np.array([b.start for b in box])
     t = np.linalg.inv(model_affine) @ np.asarray(mask_affine, dtype=np.float64)
     idx = ijk @ t[:3, :3].T + t[:3, 3]  # model-grid index of each voxel centre
     block = np.asarray(model_shape, float) / np.asarray(map_shape, float)

@@ -143,7 +143,10 @@ def block_stats(hu: np.ndarray, affine: np.ndarray, factors: tuple[int, int, int
     fi, fj, fk = factors
     ni, nj, nk = (s // f for s, f in zip(hu.shape, factors))
     if min(ni, nj, nk) < 1:
-        raise PreprocessError("volume too small to block-average")
+        raise PreprocessError(
+            f"the scan ({' x '.join(map(str, hu.shape))} voxels) is smaller than one model voxel "
+            f"({' x '.join(map(str, factors))} of its voxels) along an axis; open a scan that "
+            "covers the chest")
     slab = max(1, slab_bytes // (ni * fi * nj * fj * fk * 4))
     out = np.empty((len(channels), ni, nj, nk), dtype=np.float32)
     for k0 in range(0, nk, slab):
