@@ -71,6 +71,8 @@ class JobOutcome:
     top_probability: float = math.nan
     worker: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    suitable: bool | None = None  # engine.suitability verdict (None: not explained this run)
+    unsuitable_reasons: str = ""  # its reasons, "; "-joined
 
 
 @dataclass
@@ -222,8 +224,9 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
             shutil.rmtree(final)
         os.rename(tmp, final)
         top_label, top_p = _top(result)
+        suit = result.suitability or {}
         return JobOutcome(job.id, job.path, "done", time.perf_counter() - t0, "", top_label,
-                          top_p, worker, timings)
+                          top_p, worker, timings, suit.get("ok"), "; ".join(suit.get("reasons", [])))
     except Exception as exc:  # one bad scan must not stop the batch; the message says what
         return JobOutcome(job.id, job.path, "failed", time.perf_counter() - t0,
                           naming(_failure(exc), job.path), worker=worker)
@@ -236,7 +239,8 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
 class BatchRecorder:
     """Writes ``errors.csv`` and ``scans.csv`` row by row (flushed, so a crash keeps them)."""
 
-    SCAN_FIELDS = ["id", "path", "status", "seconds", "top_label", "top_probability", "error"]
+    SCAN_FIELDS = ["id", "path", "status", "seconds", "top_label", "top_probability", "error",
+                   "suitable", "unsuitable_reasons"]
     STAGES = ["load", "organs", "model", "preprocess", "predict", "write", "summary"]
 
     def __init__(self, out_dir: Path) -> None:
@@ -256,8 +260,9 @@ class BatchRecorder:
             self._ew.writerow([o.id, o.path, o.error])
         prob = "" if math.isnan(o.top_probability) else f"{o.top_probability:.4f}"
         stages = [f"{o.timings[k]:.3f}" if k in o.timings else "" for k in self.STAGES]
+        suitable = "" if o.suitable is None else ("yes" if o.suitable else "no")
         self._sw.writerow([o.id, o.path, o.status, f"{o.seconds:.3f}", o.top_label, prob, o.error,
-                           *stages])
+                           suitable, o.unsuitable_reasons, *stages])
         self._flush()
 
     def _flush(self) -> None:
@@ -286,6 +291,9 @@ def fill_from_existing(o: JobOutcome, out_dir: Path) -> JobOutcome:
         data = json.loads((out_dir / o.id / MARKER).read_text(encoding="utf-8"))
         best = max(data["labels"], key=lambda d: d["probability"])
         o.top_label, o.top_probability = str(best["name"]), float(best["probability"])
+        suit = data.get("suitability") or {}
+        if "ok" in suit:
+            o.suitable, o.unsuitable_reasons = bool(suit["ok"]), "; ".join(suit.get("reasons", []))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return o
@@ -306,7 +314,8 @@ def run_local(jobs: Iterable[Job], out_dir: Path, opts: BatchOptions, reporter: 
         if o.status == "skipped":
             fill_from_existing(o, out_dir)
         record(o)
-        reporter.scan_finished(o.id, o.status, o.seconds, o.error)
+        reporter.scan_finished(o.id, o.status, o.seconds, o.error,
+                               unsuitable=o.unsuitable_reasons if o.suitable is False else "")
         outcomes.append(o)
     return outcomes
 

@@ -41,6 +41,7 @@ class BatchProgress:
                      if live is None else (enabled and live))
         self.finished = 0
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self.unsuitable = 0  # scans explained or found done whose suitability check failed
         self.busy_seconds = 0.0  # sum of wall time of scans explained (not skipped)
         self.t0 = time.perf_counter()
         self._current: tuple[str, float, str] | None = None
@@ -56,8 +57,10 @@ class BatchProgress:
         self._redraw()
 
     def scan_finished(self, scan_id: str, status: str, seconds: float = 0.0,
-                      error: str = "") -> None:
+                      error: str = "", unsuitable: str = "") -> None:
+        """``unsuitable``: the reasons the scan is not one the model can read (empty: it is)."""
         self.finished += 1
+        self.unsuitable += bool(unsuitable)
         self.counts[status] = self.counts.get(status, 0) + 1
         if status == "done":
             self.busy_seconds += seconds
@@ -71,6 +74,8 @@ class BatchProgress:
             line = f"{n} skipped {scan_id}  (complete output found)"
         else:
             line = f"{n} FAILED  {scan_id}: {error}"
+        if unsuitable:
+            line += f"  NOT SUITABLE: {unsuitable}"
         self._clear()
         print(line, file=self.stream)
         self._redraw()
@@ -84,6 +89,9 @@ class BatchProgress:
                 f"{c['failed']} failed in {_duration(wall)}{per}")
         if c["failed"] and out_hint:
             line += f"; see {out_hint}"
+        if self.unsuitable:
+            line += (f"; {self.unsuitable} not a chest CT the model can read (column "
+                     "'unsuitable_reasons' of scans.csv)")
         if self.enabled:
             self._clear()
             print(line, file=self.stream)

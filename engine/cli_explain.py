@@ -111,6 +111,10 @@ def _single(args, labels, methods) -> int:
         print(file=sys.stderr)  # end the progress line
     for w in result.extra.get("warnings", []):
         print(f"warning: {w}".replace("\n", " "), file=sys.stderr)
+    from engine.suitability import UNSUITABLE
+
+    for reason in (result.suitability or {}).get("reasons", []):
+        print(f"warning: {UNSUITABLE.lower()}: {reason}".replace("\n", " "), file=sys.stderr)
     if not args.quiet:
         top = sorted(zip(result.probabilities, result.labels, strict=True), key=lambda t: -t[0])[:5]
         for prob, lab in top:

@@ -148,7 +148,8 @@ def run_on_cluster(jobs: list[Job], out_dir: Path, opts: BatchOptions, address: 
 
     def finish(o: JobOutcome) -> None:
         record(o)
-        reporter.scan_finished(o.id, o.status, o.seconds, o.error)
+        reporter.scan_finished(o.id, o.status, o.seconds, o.error,
+                               unsuitable=o.unsuitable_reasons if o.suitable is False else "")
         outcomes.append(o)
 
     try:

@@ -35,8 +35,10 @@ def map_path(out_dir: str | Path, method: str, label: str) -> Path:
 
 
 def findings_dict(result: ExplainResult) -> dict[str, Any]:
+    from engine import operating
     from engine.model.card import summary
 
+    thr = operating.thresholds(result.card)
     labels = [
         {
             "name": lab.name,
@@ -45,6 +47,8 @@ def findings_dict(result: ExplainResult) -> dict[str, Any]:
             "probability": float(result.probabilities[i]),
             "logit": float(result.logits[i]),
             "bias": float(result.biases[i]),
+            "threshold": thr.get(lab.name),
+            "positive": operating.decide(result.probabilities[i], thr.get(lab.name)),
         }
         for i, lab in enumerate(result.labels)
     ]
@@ -55,6 +59,8 @@ def findings_dict(result: ExplainResult) -> dict[str, Any]:
         "methods_identical": bool(result.methods_identical),
         "timing": {k: round(float(v), 4) for k, v in result.timings.items()},
         "warnings": [str(w) for w in result.extra.get("warnings", [])],
+        "suitability": result.suitability or None,
+        "operating_point": operating.summary(result.card),
     }
 
 

@@ -162,6 +162,11 @@ def explain_scan(
         warnings.append(too_small)
     if organ_map is not None and not organ_map.any():
         warnings.append(organ_message)  # e.g. "No lungs found: ..."; in-organ shares are 0
+    from engine.suitability import assess
+
+    t = time.perf_counter()
+    suitability = assess(volume, organ_map, loaded.card)  # its reasons stay out of warnings
+    timings["suitability"] = time.perf_counter() - t
 
     # -- preprocess ----------------------------------------------------------------------
     yield _progress("preprocess", 0.0, "resampling to the model grid")
@@ -193,6 +198,7 @@ def explain_scan(
         device=device_name(loaded.device),
         methods_identical=bool(cam.methods_identical),
         timings=timings,
+        suitability=suitability,
         extra={"organ_message": organ_message, "volume": volume, "cam_path": cam.path,
                "warnings": warnings},
     )

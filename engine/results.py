@@ -49,6 +49,7 @@ class ExplainResult:
     device: str = "cpu"
     methods_identical: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    suitability: dict[str, Any] = field(default_factory=dict)  # engine.suitability.assess
     scan_id: str | None = None
     request_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # organ_message, volume, cam_path

@@ -205,6 +205,7 @@ def _meta(rec: SeriesRecord, plan: SeriesPlan, source: Path) -> dict:
         "source_orientation": plan.source_orientation,
         "source_shape": plan.shape,
         "modality": rec.modality or None,
+        "body_part": rec.body_part or None,
         "series_uid": rec.uid,
         "series_description": rec.description or None,
         "series_number": rec.series_number,

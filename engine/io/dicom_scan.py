@@ -62,6 +62,7 @@ class SeriesRecord:
     patient_id: str | None = None
     study_uid: str | None = None
     gantry_tilt: float | None = None
+    body_part: str | None = None  # BodyPartExamined (0018,0015), when recorded
     enhanced: bool = False
     frames: list[FrameRef] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
@@ -297,6 +298,7 @@ def _add(series: dict[str, SeriesRecord], ds: Dataset, path: Path) -> None:
             patient_id=_str(ds.get("PatientID")),
             study_uid=_str(ds.get("StudyInstanceUID")),
             gantry_tilt=_float(ds.get("GantryDetectorTilt")),
+            body_part=_str(ds.get("BodyPartExamined")),
         )
     rec.files.append(path)
     if "PerFrameFunctionalGroupsSequence" in ds:
