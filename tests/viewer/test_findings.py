@@ -180,8 +180,8 @@ def test_map_without_positive_values_is_named_not_shown_as_zero_share(qtbot, win
     show_result(window, result)
     panel = window.findings_panel
     row = panel.proxy_index_of(1)
-    g_share = row.siblingAtColumn(3).data()
-    assert g_share == "—" and row.siblingAtColumn(2).data().endswith("%")
+    g_share = row.siblingAtColumn(4).data()  # columns: finding, probability, call, H, G
+    assert g_share == "—" and row.siblingAtColumn(3).data().endswith("%")
     window.state.update(label=1, side_by_side=True)
     QtWidgets.QApplication.processEvents()
     right = window.view_area.right_panes["axial"]

@@ -27,17 +27,27 @@ class Finding:
     logit: float
     peak_ras: list[float]  # world mm of the HiResCAM map's maximum
     organ_share: dict[str, float | None] = field(default_factory=dict)  # method -> share 0..1
+    threshold: float | None = None  # the card's operating point for this label, if any
+    positive: bool | None = None  # probability >= threshold; None without an operating point
+    peak_cell: list[int] | None = None  # map cell (a, b, c) of the HiResCAM peak
 
 
 def summarise(result, scan_affine: np.ndarray) -> list[Finding]:
+    from engine import operating
+
     out = []
     codes = sampling_adapter.organ_codes_on_map_grid(result, scan_affine)
+    thr = operating.thresholds(result.card)
     for i, lab in enumerate(result.labels):
+        raw = result.maps["hirescam"][i]
         out.append(Finding(
             index=i, name=lab.name, organ=lab.organ, abnormality=lab.abnormality,
             probability=float(result.probabilities[i]), logit=float(result.logits[i]),
             peak_ras=[float(v) for v in sampling_adapter.peak_world(result, i, "hirescam")],
             organ_share={m: sampling_adapter.organ_mass_share(result, i, m, codes) for m in METHODS},
+            threshold=thr.get(lab.name),
+            positive=operating.decide(result.probabilities[i], thr.get(lab.name)),
+            peak_cell=[int(v) for v in np.unravel_index(int(np.argmax(raw)), raw.shape)],
         ))
     return out
 
@@ -48,8 +58,8 @@ def pretty(name: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-CSV_COLUMNS = ["label", "organ", "abnormality", "probability", "logit", "peak_x_mm", "peak_y_mm",
-               "peak_z_mm"] + [f"organ_share_{m}" for m in METHODS]
+CSV_COLUMNS = ["label", "organ", "abnormality", "probability", "threshold", "positive", "logit",
+               "peak_x_mm", "peak_y_mm", "peak_z_mm"] + [f"organ_share_{m}" for m in METHODS]
 
 
 def write_csv(path: str | Path, findings: list[Finding]) -> None:
@@ -58,12 +68,16 @@ def write_csv(path: str | Path, findings: list[Finding]) -> None:
         w.writerow(CSV_COLUMNS)
         for r in findings:
             share = ["" if r.organ_share.get(m) is None else f"{r.organ_share[m]:.4f}" for m in METHODS]
-            w.writerow([r.name, r.organ, r.abnormality, f"{r.probability:.4f}", f"{r.logit:.4f}",
+            thr = "" if r.threshold is None else f"{r.threshold:.4f}"
+            pos = "" if r.positive is None else str(bool(r.positive)).lower()
+            w.writerow([r.name, r.organ, r.abnormality, f"{r.probability:.4f}", thr, pos, f"{r.logit:.4f}",
                         *(f"{v:.2f}" for v in r.peak_ras), *share])
 
 
 def write_json(path: str | Path, findings: list[Finding], *, source: str | None, card: dict,
-               device: str, methods_identical: bool) -> None:
+               device: str, methods_identical: bool, suitability: dict | None = None) -> None:
+    from engine import operating
+
     doc = {
         "source": source,
         "model": {k: card.get(k) for k in ("name", "version")},
@@ -71,6 +85,8 @@ def write_json(path: str | Path, findings: list[Finding], *, source: str | None,
         "device": device,
         "methods_identical": bool(methods_identical),
         "coordinates": "RAS mm (patient Right, Anterior, Superior)",
+        "operating_point": operating.summary(card),
+        "suitability": suitability,
         "findings": [asdict(r) for r in findings],
     }
     Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

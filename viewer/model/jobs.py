@@ -146,7 +146,8 @@ def export_maps_job(result, volume: CTVolume, labels: Iterable[int], methods: It
     return written
 
 
-def export_findings_job(findings, out_path: str, fmt: str, *, source, card, device, methods_identical):
+def export_findings_job(findings, out_path: str, fmt: str, *, source, card, device, methods_identical,
+                        suitability=None):
     from viewer.model.findings import write_csv, write_json
 
     yield Progress("export", 0.0, f"writing {Path(out_path).name}")
@@ -154,7 +155,7 @@ def export_findings_job(findings, out_path: str, fmt: str, *, source, card, devi
         write_csv(out_path, findings)
     else:
         write_json(out_path, findings, source=source, card=card, device=device,
-                   methods_identical=methods_identical)
+                   methods_identical=methods_identical, suitability=suitability)
     return [out_path]
 
 

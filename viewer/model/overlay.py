@@ -63,7 +63,7 @@ class OverlayModel:
         self.state = state
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
-        for name in ("result", "volume", "label", "signed", "normalisation"):
+        for name in ("result", "volume", "label", "signed", "normalisation", "map_display"):
             state.events.connect(name, self._clear)
 
     def _clear(self, _v=None) -> None:
@@ -71,7 +71,8 @@ class OverlayModel:
 
     def has_map(self) -> bool:
         s = self.state
-        return s.result is not None and s.label is not None and s.volume is not None
+        return (s.result is not None and s.label is not None and s.volume is not None
+                and not s.maps_hidden())
 
     def has_positive(self, method: str) -> bool:
         """Whether the displayed map of ``method`` can show anything: always for signed and
@@ -82,6 +83,37 @@ class OverlayModel:
             return True
         return bool(np.any(self.state.result.maps[method][self.state.label] > 0))
 
+    def joint_ratio(self, method: str) -> float | None:
+        """Under a joint normalisation in the comparison, the peak of ``method``'s displayed
+        map over the other method's (None when not comparing jointly or nothing to compare)."""
+        s = self.state
+        if (not s.side_by_side or s.normalisation == "per_map" or method not in ("hirescam", "gradcam")
+                or not self.has_map()):
+            return None
+        other = "gradcam" if method == "hirescam" else "hirescam"
+
+        def peak(m: str) -> float:
+            raw = s.result.maps[m][s.label]
+            return float(np.max(np.abs(raw))) if s.signed else max(float(np.max(raw)), 0.0)
+
+        p_other = peak(other)
+        return None if p_other <= 0 else peak(method) / p_other
+
+    def joint_notice(self, method: str) -> str | None:
+        """What a comparison pane says when joint scaling leaves it (nearly) empty: its
+        method's values are below the display threshold's fraction of the other's."""
+        from viewer.model.state import METHOD_TITLES
+
+        ratio = self.joint_ratio(method)
+        visible = max(self.state.threshold, 0.05)
+        if ratio is None or ratio >= visible:
+            return None
+        other = "gradcam" if method == "hirescam" else "hirescam"
+        pct = f"{100 * ratio:.1f}%" if ratio < 0.1 else f"{100 * ratio:.0f}%"
+        return (f"{METHOD_TITLES[method]} peaks at {pct} of {METHOD_TITLES[other]} under joint "
+                f"scaling, below the {100 * visible:.0f}% display threshold: little or nothing is "
+                "drawn. Normalise per map to see its shape.")
+
     def diverging(self, method: str) -> bool:
         return method == "difference" or self.state.signed
 
@@ -91,14 +123,15 @@ class OverlayModel:
         if not self.has_map():
             return None
         s = self.state
-        key = (view, int(index), method, s.label, s.signed, s.normalisation)
+        key = (view, int(index), method, s.label, s.signed, s.normalisation, s.map_display)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
         out = sampling_adapter.sample_slice(s.result, method, s.label, s.volume,
                                             geometry.VIEW_AXES[view][0], index, signed=s.signed,
-                                            normalisation=s.normalisation)
+                                            normalisation=s.normalisation,
+                                            nearest=s.map_display == "cells")
         self._cache[key] = out
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

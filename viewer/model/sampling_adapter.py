@@ -74,19 +74,42 @@ def sample(result, method: str, label: int, points: np.ndarray, *, signed: bool,
     return vals, vmin, vmax, units
 
 
-def _raw_slice(result, method: str, label: int, volume, axis: int, index: int) -> np.ndarray:
+def nearest_slice(map3d: np.ndarray, map_affine: np.ndarray, scan_affine: np.ndarray,
+                  scan_shape, axis: int, index: int) -> np.ndarray:
+    """Like ``engine.cam.sampling.sample_slice`` but nearest-neighbour: every scan voxel takes
+    the value of the map cell it lies in (0 outside the map), so the true grid shows."""
+    rest = [a for a in range(3) if a != axis]
+    gi, gj = np.meshgrid(np.arange(scan_shape[rest[0]]), np.arange(scan_shape[rest[1]]), indexing="ij")
+    ijk = np.empty((gi.size, 3), dtype=np.float64)
+    ijk[:, axis] = index
+    ijk[:, rest[0]] = gi.ravel()
+    ijk[:, rest[1]] = gj.ravel()
+    t = np.linalg.inv(np.asarray(map_affine, np.float64)) @ np.asarray(scan_affine, np.float64)
+    idx = np.rint(ijk @ t[:3, :3].T + t[:3, 3]).astype(np.int64)
+    shape = np.asarray(map3d.shape)
+    inside = np.all((idx >= 0) & (idx < shape), axis=1)
+    vals = np.zeros(len(idx), np.float32)
+    vals[inside] = np.asarray(map3d, np.float32)[tuple(idx[inside].T)]
+    return vals.reshape(gi.shape)
+
+
+def _raw_slice(result, method: str, label: int, volume, axis: int, index: int,
+               nearest: bool = False) -> np.ndarray:
     if method == "difference":
-        return (_raw_slice(result, "hirescam", label, volume, axis, index)
-                - _raw_slice(result, "gradcam", label, volume, axis, index))
+        return (_raw_slice(result, "hirescam", label, volume, axis, index, nearest)
+                - _raw_slice(result, "gradcam", label, volume, axis, index, nearest))
     m = result.maps[method][label]
+    if nearest:
+        return nearest_slice(m, result.map_affine, volume.affine, volume.shape, axis, index)
     return sampling.sample_slice(m, result.map_affine, volume.affine, volume.shape, axis, index)
 
 
 def sample_slice(result, method: str, label: int, volume, axis: int, index: int, *, signed: bool,
-                 normalisation: str):
-    """Display values on the scan slice ``axis = index`` in scan array order (axis removed)."""
+                 normalisation: str, nearest: bool = False):
+    """Display values on the scan slice ``axis = index`` in scan array order (axis removed);
+    ``nearest``: one flat value per map cell instead of trilinear interpolation."""
     s = _scale(result, method, label, signed, normalisation)
-    vals = sampling.to_display(_raw_slice(result, method, label, volume, axis, index), s)
+    vals = sampling.to_display(_raw_slice(result, method, label, volume, axis, index, nearest), s)
     vmin, vmax, units = display_range(result, method, label, signed=signed, normalisation=normalisation)
     return vals, vmin, vmax, units
 
@@ -97,10 +120,26 @@ def sample_on_grid(result, method: str, label: int, shape, affine) -> np.ndarray
 
 
 def peak_world(result, label: int, method: str = "hirescam") -> np.ndarray:
-    """RAS mm of the maximum of a raw map (the map voxel's centre)."""
+    """RAS mm of the maximum of a raw map: the centre of its peak cell."""
     raw = result.maps[method][label]
     idx = np.array(np.unravel_index(int(np.argmax(raw)), raw.shape), dtype=np.float64)
     return idx @ result.map_affine[:3, :3].T + result.map_affine[:3, 3]
+
+
+def cell_size_mm(result) -> tuple[float, float, float]:
+    """Size of one map cell in mm along the map's three axes (from the map affine)."""
+    a = np.asarray(result.map_affine, float)[:3, :3]
+    return tuple(float(v) for v in np.linalg.norm(a, axis=0))
+
+
+def cell_at(result, ras) -> tuple[int, int, int] | None:
+    """Index of the map cell holding a world point (nearest cell centre), None outside."""
+    inv = np.linalg.inv(np.asarray(result.map_affine, float))
+    idx = np.rint(np.asarray(ras, float) @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+    shape = next(iter(result.maps.values())).shape[1:]
+    if np.any(idx < 0) or np.any(idx >= np.asarray(shape)):
+        return None
+    return tuple(int(v) for v in idx)
 
 
 def organ_codes_on_map_grid(result, scan_affine: np.ndarray) -> np.ndarray | None:

@@ -18,7 +18,13 @@ side_by_side                     comparison: two linked panes per view, HiResCAM
 opacity, threshold               overlay opacity 0..1; threshold 0..1 of the colour range
 colormap                         name of a sequential colormap (diverging is automatic)
 signed                           show signed maps (True) or ReLU (False)
-normalisation                    "per_map" | "joint_methods" | "joint_labels" | "none"
+normalisation                    "per_map" (default: both methods visible side by side) |
+                                 "joint_methods" (equal colours = equal values) |
+                                 "joint_labels" | "none"
+map_display                      "smooth" (trilinear between map cells) | "cells" (nearest: the
+                                 model's true grid, one flat colour per cell)
+show_anyway                      the user chose to see the maps of a scan the engine found
+                                 unsuitable (``result.suitability["ok"]`` False); reset per scan
 outlines                         draw organ outlines (2D) and organ surfaces (3D)
 preset3d                         3D CT transfer function (a name of ``viewer.render3d.style.PRESETS``)
 clip3d, clip3d_position          3D clip plane: None | "axial" | "coronal" | "sagittal", and its
@@ -51,6 +57,7 @@ NORMALISATION_TITLES = {
     "joint_labels": "joint across labels",
     "none": "none (logit contribution)",
 }
+MAP_DISPLAYS = ("smooth", "cells")
 LAYOUTS = ("quad", "single")
 VIEWS = ("axial", "coronal", "sagittal")
 COLORMAPS = ("inferno", "magma", "viridis", "plasma", "turbo", "CET-L3")
@@ -175,7 +182,9 @@ class ViewerState:
     threshold = Field(0.2, _unit)
     colormap = Field("inferno", str)
     signed = Field(False, bool)
-    normalisation = Field("joint_methods", _choice(NORMALISATIONS))
+    normalisation = Field("per_map", _choice(NORMALISATIONS))
+    map_display = Field("smooth", _choice(MAP_DISPLAYS))
+    show_anyway = Field(False, bool)
     outlines = Field(True, bool)
     preset3d = Field("soft tissue chest", str)
     clip3d = Field(None, _clip)
@@ -209,6 +218,7 @@ class ViewerState:
         self.findings = ()
         self.result = None
         self.label = None
+        self.show_anyway = False
         self.scan_id = scan_id
         self.volume = volume
         self.cursor = volume.center_world()
@@ -220,6 +230,15 @@ class ViewerState:
             self.findings = findings
         self.label = None
         self.result = result
+
+    def unsuitable(self) -> bool:
+        """The result's scan failed the engine's suitability checks (engine.suitability)."""
+        r = self.result
+        return r is not None and (getattr(r, "suitability", None) or {}).get("ok") is False
+
+    def maps_hidden(self) -> bool:
+        """Heat maps stay off for an unsuitable scan until the user chooses "show anyway"."""
+        return self.unsuitable() and not self.show_anyway
 
     def apply_preset(self, name: str) -> None:
         self.window, self.level = WL_PRESETS[name]

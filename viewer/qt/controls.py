@@ -109,6 +109,14 @@ class Controls(QtWidgets.QWidget):
             self.norm.addItem(title, key)
         self.norm.currentIndexChanged.connect(lambda i: setattr(state, "normalisation", self.norm.itemData(i)))
         form.addRow("Normalise", self.norm)
+        self.map_display = QtWidgets.QComboBox(self)
+        self.map_display.addItem("smooth (trilinear)", "smooth")
+        self.map_display.addItem("cells (the model's grid)", "cells")
+        self.map_display.setToolTip("Smooth interpolates between the map's cells; cells shows each "
+                                    "cell of the model's grid as one flat colour (the true resolution)")
+        self.map_display.currentIndexChanged.connect(
+            lambda i: setattr(state, "map_display", self.map_display.itemData(i)))
+        form.addRow("Map", self.map_display)
         self.outlines = QtWidgets.QCheckBox("Organ outlines", self)
         self.outlines.toggled.connect(lambda on: setattr(state, "outlines", on))
         self.legend = QtWidgets.QLabel(self)
@@ -118,7 +126,7 @@ class Controls(QtWidgets.QWidget):
         form.addRow(self.colour_bar)
 
         for name in ("method", "side_by_side", "colormap", "opacity", "threshold", "signed",
-                     "normalisation", "outlines", "result", "label"):
+                     "normalisation", "outlines", "result", "label", "map_display", "show_anyway"):
             state.events.connect(name, self._sync)
         self._sync()
 
@@ -132,7 +140,7 @@ class Controls(QtWidgets.QWidget):
         """Make every widget show the state (signals blocked: no write-back loops)."""
         s = self.state
         widgets = [self.cmap, self.opacity, self.threshold, self.signed, self.norm, self.outlines,
-                   self.side_by_side, *self.method_buttons.values()]
+                   self.side_by_side, self.map_display, *self.method_buttons.values()]
         for w in widgets:
             w.blockSignals(True)
         self.method_buttons[s.method].setChecked(True)
@@ -142,6 +150,7 @@ class Controls(QtWidgets.QWidget):
         self.threshold.setValue(round(s.threshold * 100))
         self.signed.setCurrentIndex(1 if s.signed else 0)
         self.norm.setCurrentIndex(self.norm.findData(s.normalisation))
+        self.map_display.setCurrentIndex(self.map_display.findData(s.map_display))
         self.outlines.setChecked(s.outlines)
         for w in widgets:
             w.blockSignals(False)
@@ -174,6 +183,13 @@ class Controls(QtWidgets.QWidget):
             caption += " (not normalised)"
         if not s.signed and method != "difference":
             caption += ", ReLU"
+        if s.side_by_side and s.normalisation == "per_map":
+            caption += " (each pane to its own maximum: colours do not compare across panes)"
+        from viewer.model.sampling_adapter import cell_size_mm
+
+        a, b, c = cell_size_mm(s.result)
+        caption += (f". Map cells {a:.0f} x {b:.0f} x {c:.0f} mm, shown "
+                    f"{'as cells' if s.map_display == 'cells' else 'smoothed'}")
         self.colour_bar.set_scale(DIVERGING_CMAP if diverging else s.colormap, vmin, vmax, caption,
                                   s.threshold, diverging)
         self.colour_bar.setVisible(True)

@@ -3,22 +3,50 @@
 A ``QTreeView`` over a ``QStandardItemModel`` behind a ``QSortFilterProxyModel`` (sortable by
 any column, filterable by text, keyboard navigable).  Selecting a finding sets
 ``state.label``; the main window then jumps the cursor to the map's peak.
+
+Above the list, a banner (``viewer.qt.findings_banner``) says when the scan is not one the
+model can read (its probabilities are then drawn grey) and shows every warning in full.  The
+"Call" column says which findings are positive at the model card's operating point (the
+thresholds of ``engine.operating``); positives sort first, and a card without operating
+points gets a note instead of invented thresholds.
 """
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from engine.operating import NO_OPERATING_POINT
 from engine.results import METHODS
 from viewer.model.findings import Finding, pretty
 from viewer.model.state import ViewerState
+from viewer.qt.findings_banner import FindingsBanner
 
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 INDEX_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
-COLUMNS = ["Finding", "Probability", "H in organ", "G in organ"]
-COLUMN_TIPS = ["Organ and abnormality (label of the model card)", "Model probability",
-               "Share of positive HiResCAM map mass inside the finding's organ",
-               "Share of positive Grad-CAM map mass inside the finding's organ"]
+POSITIVE_ROLE = QtCore.Qt.ItemDataRole.UserRole + 3
+COLUMNS = ["Finding", "Probability", "Call", "In organ (HiResCAM)", "In organ (Grad-CAM)"]
+CALL_COLUMN = 2
+COLUMN_TIPS = [
+    "Organ and abnormality (a label of the model card)",
+    "The model's raw probability for this finding",
+    "Positive or negative at the model's operating point: the probability threshold chosen "
+    "per finding on validation phantoms and recorded in the model card",
+    "Where the HiResCAM evidence lies: of this finding's positive HiResCAM heat-map mass, the "
+    "share inside the organ where the abnormality can be (high: the model looked in the "
+    "right organ; low: its evidence lies elsewhere)",
+    "The same share for the Grad-CAM heat map"]
+
+
+def call_text(f: Finding) -> str:
+    if f.positive is None:
+        return "—"
+    return f"POSITIVE (≥ {100 * f.threshold:.0f}%)" if f.positive else f"negative (< {100 * f.threshold:.0f}%)"
+
+
+def call_rank(f: Finding) -> float:
+    """Sort key of the Call column: positives first, then findings without an operating
+    point, then negatives; by probability within each."""
+    return (2.0 if f.positive else 1.0 if f.positive is None else 0.0) * 10 + f.probability
 
 
 class ProbabilityBarDelegate(QtWidgets.QStyledItemDelegate):
@@ -53,7 +81,10 @@ class ProbabilityBarDelegate(QtWidgets.QStyledItemDelegate):
         painter.setBrush(QtGui.QColor(235, 235, 235))
         painter.drawRect(bar.adjusted(0, 0, -1, -1))
         painter.setPen(QtCore.Qt.PenStyle.NoPen)
-        painter.setBrush(QtGui.QColor(215, 70, 40) if value >= 0.5 else QtGui.QColor(50, 120, 200))
+        greyed = bool(getattr(self.parent(), "greyed", lambda: False)())
+        colour = (QtGui.QColor(170, 170, 170) if greyed else QtGui.QColor(215, 70, 40)
+                  if index.data(POSITIVE_ROLE) else QtGui.QColor(50, 120, 200))
+        painter.setBrush(colour)
         painter.drawRect(QtCore.QRectF(bar.x(), bar.y(), (bar.width() - 1) * value, bar.height() - 1))
         selected = bool(option.state & QtWidgets.QStyle.StateFlag.State_Selected)
         role = QtGui.QPalette.ColorRole.HighlightedText if selected else QtGui.QPalette.ColorRole.Text
@@ -89,6 +120,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.tree.setSortingEnabled(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(True)
+        self.tree.greyed = self.greyed
         self.tree.setItemDelegateForColumn(1, ProbabilityBarDelegate(self.tree))
         self.tree.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.header().setStretchLastSection(False)
@@ -98,12 +130,19 @@ class FindingsPanel(QtWidgets.QWidget):
         self.readout = QtWidgets.QLabel(self)
         self.readout.setWordWrap(True)
         self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.banner = FindingsBanner(state, self)
+        self.op_note = QtWidgets.QLabel(NO_OPERATING_POINT, self)
+        self.op_note.setWordWrap(True)
+        self.op_note.setStyleSheet("color: #a0a0a0;")
+        self.op_note.hide()
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.banner)
         lay.addWidget(self.filter_edit)
         lay.addWidget(self.placeholder)
         lay.addWidget(self.tree, 1)
+        lay.addWidget(self.op_note)
         lay.addWidget(self.readout)
 
         self.tree.selectionModel().currentChanged.connect(self._on_current)
@@ -111,6 +150,11 @@ class FindingsPanel(QtWidgets.QWidget):
         # A new result (or none) makes the rows of the previous one stale: clear them at once,
         # so a label set before ``set_findings`` never reads another result's findings.
         state.events.connect("result", lambda _r: self.set_findings(None))
+        state.events.connect("show_anyway", lambda _v: self.tree.viewport().update())
+
+    def greyed(self) -> bool:
+        """Probabilities are drawn grey while the scan is unsuitable and not shown anyway."""
+        return self.state.maps_hidden()
 
     # -- content ------------------------------------------------------------------------
     def set_findings(self, findings: list[Finding] | None) -> None:
@@ -118,6 +162,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.model.removeRows(0, self.model.rowCount())
         self.placeholder.setVisible(not findings)
         self.readout.clear()
+        self.op_note.setVisible(bool(findings) and all(f.positive is None for f in findings))
         if not findings:
             return
         organs: dict[str, QtGui.QStandardItem] = {}
@@ -135,11 +180,21 @@ class FindingsPanel(QtWidgets.QWidget):
                 organs[f.organ] = row[0]
                 parents[f.organ] = row
                 self.model.appendRow(row)
-            items = [QtGui.QStandardItem(pretty(f.abnormality)), QtGui.QStandardItem()]
+            items = [QtGui.QStandardItem(pretty(f.abnormality)), QtGui.QStandardItem(),
+                     QtGui.QStandardItem(call_text(f))]
             items[0].setData(pretty(f.abnormality), SORT_ROLE)
             items[0].setToolTip(f.name)
             items[1].setData(f.probability, SORT_ROLE)
+            items[1].setData(bool(f.positive), POSITIVE_ROLE)
             items[1].setToolTip(f"p = {f.probability:.3f} (logit {f.logit:+.2f})")
+            items[2].setData(call_rank(f), SORT_ROLE)
+            items[2].setToolTip("No operating point for this finding in the model card" if f.positive is None
+                                else f"threshold {f.threshold:.3f}: p {'≥' if f.positive else '<'} threshold")
+            if f.positive:
+                for it in items[:3]:
+                    font = it.font()
+                    font.setBold(True)
+                    it.setFont(font)
             for m in METHODS:
                 share = f.organ_share.get(m)
                 it = QtGui.QStandardItem("—" if share is None else f"{100 * share:.0f}%")
@@ -155,8 +210,9 @@ class FindingsPanel(QtWidgets.QWidget):
             prow = parents[f.organ]
             best = max(prow[1].data(SORT_ROLE) or 0.0, f.probability)
             prow[1].setData(best, SORT_ROLE)
+            prow[CALL_COLUMN].setData(max(prow[CALL_COLUMN].data(SORT_ROLE) or 0.0, call_rank(f)), SORT_ROLE)
         self.tree.expandAll()
-        self.tree.sortByColumn(1, QtCore.Qt.SortOrder.DescendingOrder)
+        self.tree.sortByColumn(CALL_COLUMN, QtCore.Qt.SortOrder.DescendingOrder)
         for c in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(c)
         self.tree.setColumnWidth(1, max(104, self.tree.columnWidth(1)))

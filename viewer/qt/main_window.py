@@ -226,7 +226,12 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.findings_panel.select_label(best.index)
         t = result.timings.get("total") if result.timings else None
         warnings = [str(w) for w in result.extra.get("warnings", [])]
-        if warnings:  # e.g. a scan far smaller than a chest: say so where the user looks
+        from engine.suitability import banner_text
+
+        unsuitable = banner_text(getattr(result, "suitability", None))
+        if unsuitable:  # the findings panel's banner has the full text and "show anyway"
+            self.statusBar().showMessage(unsuitable + " " + " ".join(warnings), 30000)
+        elif warnings:  # e.g. a scan far smaller than a chest: say so where the user looks
             self.statusBar().showMessage("Warning: " + " ".join(warnings), 30000)
         else:
             self.statusBar().showMessage(f"Model done{f' in {t:.1f} s' if t else ''}.", 5000)
@@ -257,7 +262,11 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             parts.append(pretty(organ))
         vals = self.overlay.values_at(s.cursor)
         if vals:
-            parts.append(f"HiResCAM {vals['hirescam']:.3g}  Grad-CAM {vals['gradcam']:.3g}")
+            from viewer.model.sampling_adapter import cell_at
+
+            cell = cell_at(s.result, s.cursor)
+            where = f"  (map cell {cell[0]}, {cell[1]}, {cell[2]})" if cell is not None else ""
+            parts.append(f"HiResCAM {vals['hirescam']:.3g}  Grad-CAM {vals['gradcam']:.3g}{where}")
         self.probe_label.setText("   |   ".join(parts))
 
     def set_layout(self, key: str) -> None:

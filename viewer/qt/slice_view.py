@@ -138,6 +138,9 @@ class SliceView(QtWidgets.QWidget):
         self.wl_label = _overlay_label(self.gv, al.AlignLeft | al.AlignBottom)
         self.method_label = _overlay_label(self.gv, al.AlignRight | al.AlignTop, True)
         self.pos_label = _overlay_label(self.gv, al.AlignRight | al.AlignBottom)
+        self.notice_label = _overlay_label(self.gv, al.AlignHCenter | al.AlignVCenter)  # empty pane: why
+        self.notice_label.setWordWrap(True)
+        self.notice_label.hide()
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(1, 1, 1, 1)
@@ -156,7 +159,7 @@ class SliceView(QtWidgets.QWidget):
         ev.connect("window", self._on_wl)
         ev.connect("level", self._on_wl)
         for name in ("result", "label", "method", "opacity", "threshold", "colormap",
-                     "signed", "normalisation"):
+                     "signed", "normalisation", "side_by_side", "show_anyway", "map_display"):
             ev.connect(name, self._on_overlay_change)
         ev.connect("outlines", self._on_outline_change)
         ev.connect("result", self._on_outline_change)
@@ -171,7 +174,8 @@ class SliceView(QtWidgets.QWidget):
     def disconnect_state(self) -> None:
         ev = self.state.events
         for name in ("volume", "cursor", "window", "level", "result", "label", "method", "opacity",
-                     "threshold", "colormap", "signed", "normalisation", "outlines"):
+                     "threshold", "colormap", "signed", "normalisation", "outlines", "side_by_side",
+                     "show_anyway", "map_display"):
             for cb in (self._on_volume, self._on_cursor, self._on_wl, self._on_overlay_change,
                        self._on_outline_change):
                 ev.disconnect(name, cb)
@@ -299,6 +303,9 @@ class SliceView(QtWidgets.QWidget):
         if shows_map and not self.overlay.has_positive(self.method):
             text += " (no positive values)"  # a ReLU display of this map is empty: say why
         self.method_label.setText(text)
+        notice = self.overlay.joint_notice(self.method) if shows_map else None
+        self.notice_label.setText(notice or "")
+        self.notice_label.setVisible(bool(notice))
         self._place_labels()
 
     def _place_labels(self) -> None:
@@ -319,6 +326,9 @@ class SliceView(QtWidgets.QWidget):
         crowded = mx < self.title_label.width() + 2 * m or L["top"].x() + L["top"].width() > mx
         self.method_label.move(max(m, mx), m + (self.title_label.height() + 2 if crowded else 0))
         self.pos_label.move(w - self.pos_label.width() - m, h - self.pos_label.height() - m)
+        self.notice_label.setFixedWidth(max(80, w - 8 * m))
+        self.notice_label.adjustSize()
+        self.notice_label.move(4 * m, max(m, h // 4 - self.notice_label.height() // 2))
 
     # -- user intent --------------------------------------------------------------------
     def reset_view(self) -> None:

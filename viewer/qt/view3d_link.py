@@ -45,7 +45,8 @@ class View3DLink:
             ev.connect(name, self._on_clip)
         self._on_preset(state.preset3d)
         self._on_clip(None)
-        for name in ("label", "method", "side_by_side", "signed", "normalisation", "colormap", "threshold"):
+        for name in ("label", "method", "side_by_side", "signed", "normalisation", "colormap", "threshold",
+                     "show_anyway"):
             ev.connect(name, self._on_map)
         if state.volume is not None:
             self._on_volume(state.volume)

@@ -65,7 +65,8 @@ class ExportActions:
             src = self.state.volume.meta.get("source_path")
             self.runner.submit("export", lambda: jobs.export_findings_job(
                 findings, path, fmt, source=str(src) if src else None, card=r.card, device=r.device,
-                methods_identical=r.methods_identical), self._on_exported, scan_id=None,
+                methods_identical=r.methods_identical, suitability=getattr(r, "suitability", None) or None),
+                self._on_exported, scan_id=None,
                 description="Saving findings")
 
     def export_maps_dialog(self) -> None:
