@@ -63,12 +63,15 @@ class View3DLink:
 
     @_guard
     def _on_volume(self, vol) -> None:
+        # the old scan's map and surfaces go first, so nothing of it outlives a failing or
+        # slow set_volume
+        self.view.clear_map()
+        self.view.clear_organs()
         if vol is None:
             self.view.clear_volume()
+            self.view.render()
             return
         self.view.set_volume(vol)
-        self.view.clear_organs()
-        self.view.clear_map()
         self.view.set_cursor(self.state.cursor)
         self.view.render()
 
