@@ -14,7 +14,8 @@ card with data, seeds, time, hardware and validation metrics).
 
 Example (the bundled model)::
 
-    ctcam train --out resources/model --cache ~/.cache/ctcam --n-train 2400 --epochs 10
+    ctcam train --out resources/model --cache ~/.cache/ctcam --workers 2 --threads 1
+    ctcam train --out resources/model/base --stem axialnet_base --no-mask-loss ...   (same)
 """
 
 from __future__ import annotations
@@ -70,33 +71,36 @@ DEFAULT_CHANNELS: list[dict[str, Any]] = [
 class TrainConfig:
     out: str
     data: str | None = None
-    n_train: int = 2400
+    n_train: int = 1600
     n_val: int = 200
     epochs: int = 10
-    steps: int | None = None
+    steps: int | None = 4000
     batch_size: int = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     mask_loss: bool = True
     mask_lambda: float = DEFAULT_LAMBDA
-    shift_cells: int = 0
+    shift_cells: int = 1
     seed: int = 0
     shape: list[int] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["shape"]))
     spacing_mm: list[float] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["spacing_mm"]))
     stem_width: int = 16
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
-    strides: list[int] = field(default_factory=lambda: [1, 2, 1])
+    strides: list[int] = field(default_factory=lambda: [2, 2, 1])
     reduce_widths: list[int] = field(default_factory=lambda: [32, 16])
     input_windows_hu: list[list[float]] = field(default_factory=list)  # e.g. [[-1000, -700]]
     head_lr_mult: float = 1.0  # learning-rate multiplier of the linear head
     channels: list[dict[str, Any]] = field(default_factory=lambda: [dict(c) for c in DEFAULT_CHANNELS])
     pooling: str = "lse"
+    temperature: float = 1.0  # of the log-sum-exp pooling
+    lesion_balanced: bool = False  # lesion loss: mean over lesion cells + mean over the others
     lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
     lesion_pos_weight: float = 50.0
     phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
+    version: str = "2.0"  # of the model card: 2 = input channels + log-sum-exp head
     cache: str | None = None
     workers: int = 1
     threads: int | None = None
@@ -192,7 +196,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     model = AxialNet(len(labels), cfg.shape, cfg.stem_width, cfg.widths, cfg.strides,
                      cfg.reduce_widths, input_windows=windows,
                      in_channels=len(cfg.channels) if cfg.channels else 1,
-                     pooling=cfg.pooling).to(device)
+                     pooling=cfg.pooling, temperature=cfg.temperature).to(device)
     head = list(model.head.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": rest, "lr_mult": 1.0},
@@ -238,7 +242,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
                 loss_m = mask_loss(cams, y, cells, label_organ, has)
                 loss = loss + cfg.mask_lambda * loss_m
             if use_lesions:
-                loss_l = lesion_loss(z.permute(0, 1, 3, 4, 2), les, cfg.lesion_pos_weight)
+                loss_l = lesion_loss(z.permute(0, 1, 3, 4, 2), les, cfg.lesion_pos_weight,
+                                     cfg.lesion_balanced)
                 loss = loss + cfg.lesion_weight * loss_l
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -264,7 +269,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     scores = predict(model, val_ds, mean, device)
     aucs = auroc_per_label(val_ds.y, scores)
     card = new_card(
-        model, labels, organ_codes, prep, name=cfg.name,
+        model, labels, organ_codes, prep, name=cfg.name, version=cfg.version,
         training={
             **data_info,
             "seed": cfg.seed, "epochs": state["epoch"], "steps": state["step"],
@@ -274,8 +279,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
                              if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
-            "lesion_loss": ({"weight": cfg.lesion_weight, "pos_weight": cfg.lesion_pos_weight}
-                            if use_lesions else None),
+            "lesion_loss": ({"weight": cfg.lesion_weight, "pos_weight": cfg.lesion_pos_weight,
+                             "balanced": cfg.lesion_balanced} if use_lesions else None),
             "pooling": cfg.pooling,
             "recipe": " ".join(recipe_args(cfg)),
             **({"input_windows_hu": cfg.input_windows_hu} if cfg.input_windows_hu else {}),
@@ -302,8 +307,10 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--data", help="user dataset folder (default: phantoms)")
     p.add_argument("--n-train", type=int, default=d.n_train)
     p.add_argument("--n-val", type=int, default=d.n_val)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides --epochs)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the training cases (instead of --steps)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"total optimiser steps (default {d.steps} unless --epochs is given)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--mask-loss", dest="mask_loss", action="store_true", default=True)
@@ -333,6 +340,10 @@ def parse_args(argv: list[str]) -> TrainConfig:
     p.add_argument("--lesion-weight", type=float, default=d.lesion_weight,
                    help="weight of the per-cell lesion loss on phantoms (0 = off)")
     p.add_argument("--lesion-pos-weight", type=float, default=d.lesion_pos_weight)
+    p.add_argument("--lesion-balanced", action="store_true",
+                   help="lesion loss per map: mean over its lesion cells + mean over the others")
+    p.add_argument("--temperature", type=float, default=d.temperature,
+                   help="temperature of the log-sum-exp pooling (lower = closer to the maximum)")
     p.add_argument("--phantom-spacing", type=float, nargs=3, default=d.phantom_spacing,
                    help="voxel size (mm) the training phantoms are rendered at")
     p.add_argument("--stem", default=d.stem, help="file stem of the written model")
@@ -349,12 +360,16 @@ def parse_args(argv: list[str]) -> TrainConfig:
            for i in range(0, len(a.input_windows_hu), 2)]
     if any(lo >= hi for lo, hi in win):
         p.error("--input-windows-hu: each LOW must be below its HIGH")
+    if not 1e-3 <= a.temperature <= 1e3:
+        p.error("--temperature must lie in [0.001, 1000]")
     return TrainConfig(pooling=a.pooling, lesion_weight=a.lesion_weight,
+                       temperature=a.temperature, lesion_balanced=a.lesion_balanced,
                        lesion_pos_weight=a.lesion_pos_weight,
                        phantom_spacing=list(a.phantom_spacing),
                        channels=[dict(c) for c in DEFAULT_CHANNELS] if a.channels == "bands" else [],
-                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs,
-                       steps=a.steps, batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
+                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
+                       steps=a.steps if a.steps else (None if a.epochs else d.steps),
+                       batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
                        mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),
                        strides=list(a.strides), reduce_widths=list(a.reduce_widths), stem=a.stem,
@@ -368,6 +383,7 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
          "--lr", cfg.lr, "--seed", cfg.seed, "--shape", *cfg.shape, "--spacing", *cfg.spacing_mm,
          "--stem-width", cfg.stem_width, "--widths", *cfg.widths, "--strides", *cfg.strides,
          "--reduce-widths", *cfg.reduce_widths, "--pooling", cfg.pooling,
+         "--temperature", cfg.temperature,
          "--channels", "bands" if cfg.channels else "mean",
          "--lesion-weight", cfg.lesion_weight, "--lesion-pos-weight", cfg.lesion_pos_weight,
          "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells]
@@ -375,6 +391,8 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
     a += ["--mask-lambda", cfg.mask_lambda] if cfg.mask_loss else ["--no-mask-loss"]
     if cfg.input_windows_hu:
         a += ["--input-windows-hu", *[v for w in cfg.input_windows_hu for v in w]]
+    if cfg.lesion_balanced:
+        a.append("--lesion-balanced")
     if cfg.head_lr_mult != 1:
         a += ["--head-lr-mult", cfg.head_lr_mult]
     return [f"{v:g}" if isinstance(v, float) else str(v) for v in a]

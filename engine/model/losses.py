@@ -66,7 +66,7 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def lesion_loss(cell_scores: torch.Tensor, lesion_cells: torch.Tensor,
-                pos_weight: float = 50.0) -> torch.Tensor:
+                pos_weight: float = 50.0, balanced: bool = False) -> torch.Tensor:
     """Per-cell lesion loss (phantoms, whose lesion masks are known).
 
     ``cell_scores`` z (B, L, mi, mj, mk), the head's per-cell scores (``PooledLinearHead``);
@@ -74,7 +74,16 @@ def lesion_loss(cell_scores: torch.Tensor, lesion_cells: torch.Tensor,
     for an absent label).  BCE-with-logits of every cell against that target, positive
     cells weighted ``pos_weight`` (a lesion covers few cells), averaged over cells and maps.
     It tells the network *where* a small finding is, which the case label alone does not.
+    ``balanced``: instead, per map the mean BCE over its lesion cells plus the mean over its
+    other cells (a one-cell nodule weighs as much as a lung-wide effusion).
     """
     t = (lesion_cells > 0).to(cell_scores.dtype)
+    if balanced:
+        bce = F.binary_cross_entropy_with_logits(cell_scores, t, reduction="none").flatten(2)
+        t = t.flatten(2)
+        n_pos = t.sum(-1)
+        pos = (bce * t).sum(-1) / n_pos.clamp_min(1)
+        neg = (bce * (1 - t)).sum(-1) / (t.shape[-1] - n_pos).clamp_min(1)
+        return (pos + neg).mean()
     w = torch.as_tensor(pos_weight, dtype=cell_scores.dtype, device=cell_scores.device)
     return F.binary_cross_entropy_with_logits(cell_scores, t, pos_weight=w)
