@@ -37,6 +37,7 @@ from engine.labels import LABELS, ORGAN_CODES
 from engine.model.batches import batch_tensors, dataset_mean, predict
 from engine.model.checkpoint import load_checkpoint, save_checkpoint
 from engine.model.dataset import (
+    PHANTOM_FOV_MM,
     PHANTOM_SPACING,
     SPLIT_SEED_BASE,
     ArrayDataset,
@@ -161,6 +162,9 @@ def load_data(cfg: TrainConfig, prep: dict[str, Any], map_shape: tuple[int, int,
                   "val": [SPLIT_SEED_BASE["val"], SPLIT_SEED_BASE["val"] + cfg.n_val - 1],
                   "test": f"from {SPLIT_SEED_BASE['test']} (held out; ctcam evaluate)"},
         "organ_codes": dict(ORGAN_CODES),
+        # what the scans looked like (the suitability check compares a user's scan with it)
+        "slice_spacing_mm": [sp[2], sp[2]],
+        "field_of_view_mm": list(PHANTOM_FOV_MM),
     }
     return train, val, labels, info
 
