@@ -193,7 +193,9 @@ def new_card(model: AxialNet, labels: list[str] | tuple[str, ...], organ_codes: 
         "map": {
             "grid": [*model.feature_shape[1:], model.n_groups],
             "layout": "maps[method] has shape (labels, mi, mj, mk); mk = slice group",
-            "units": "logit contribution",
+            "units": ("logit contribution" if model.head.pooling == "mean" else
+                      "logit contribution (each cell's evidence weighted by the log-sum-exp "
+                      "pooling's softmax; docs/methods.md)"),
         },
         "weights": {"file": None, "sha256": None},
         "licence": LICENCE_NOTE,

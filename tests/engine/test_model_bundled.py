@@ -53,7 +53,11 @@ def test_bundled_model_on_a_phantom(bundled):
     x, aff = preprocess(case.volume, bundled.card)
     out = explain(bundled, x, aff)
     sums = out.maps["hirescam"].astype(np.float64).sum(axis=(1, 2, 3))
-    np.testing.assert_allclose(sums, out.logits - out.biases, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # 0 for the mean pooling, tau (log N - H(softmax)) for log-sum-exp
+        head = bundled.model.head
+        gap = head.hirescam_identity_gap(head.cell_scores(bundled.model.features(x)))[0]
+    np.testing.assert_allclose(sums, out.logits - out.biases + gap.double().numpy(),
+                               rtol=1e-4, atol=1e-4)
     assert out.maps["gradcam"].shape == out.maps["hirescam"].shape
     assert np.all((out.probs > 0) & (out.probs < 1))
     # fast path == generic autograd path on the real model
@@ -65,5 +69,5 @@ def test_bundled_model_on_a_phantom(bundled):
         torch.testing.assert_close(fast[m], gen[m], rtol=1e-4, atol=1e-5 * scale)
     # the map grid covers the model grid: its centre is the model grid's centre
     centre_map = out.map_affine @ [*((np.array(out.maps["hirescam"].shape[1:]) - 1) / 2), 1]
-    centre_model = aff @ [*((np.array(x.shape[1:]) - 1) / 2), 1]
+    centre_model = aff @ [*((np.array(x.shape[-3:]) - 1) / 2), 1]
     np.testing.assert_allclose(centre_map, centre_model, atol=1e-9)
