@@ -44,8 +44,7 @@ from engine.model.metrics import (
     upsample_maps,
 )
 from engine.resources import bundled_model_paths, resources_dir
-
-METHODS = ("hirescam", "gradcam")
+from engine.results import METHODS
 
 
 def _rel(path: Path | None) -> str:
@@ -76,7 +75,7 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
     for s in range(0, len(ds), batch_size):
         idx = np.arange(s, min(len(ds), s + batch_size))
         x = batch_tensors(ds, idx, mean, dev)[0]
-        raw = batch_maps(model, model.features(x))  # logits (B, L), maps (B, L, G, h, w)
+        raw = batch_maps(model, model.features(x), METHODS)  # logits (B, L), maps (B, L, G, h, w)
         logits_all.append(raw["logits"].float().cpu().numpy())
         for bi, case in enumerate(idx):
             present = np.flatnonzero(ds.y[case])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-METHODS: tuple[str, ...] = ("hirescam", "gradcam")
+from engine.cam.registry import METHODS  # noqa: F401 - the method names, defined once there
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.cam.registry import get_method
 from engine.errors import CTCamError
 from engine.labels import LABELS, ORGAN_CODES
 from engine.model.batches import batch_tensors, dataset_mean, predict
@@ -49,6 +50,8 @@ from engine.model.loading import hardware_string, new_card, save_model, select_d
 from engine.model.losses import DEFAULT_LAMBDA, classification_loss, lesion_loss, mask_loss
 from engine.model.metrics import auroc_per_label
 from engine.model.net import AxialNet
+
+HIRESCAM = get_method("hirescam")  # the mask loss penalises HiResCAM evidence outside the organ
 
 DEFAULT_PREPROCESSING: dict[str, Any] = {
     "shape": [96, 96, 48],
@@ -237,12 +240,13 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             x, y, cells, has, les = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], total, cfg) * g["lr_mult"]
-            z = model.head.cell_scores(model.features(x))  # (B, L, G, h, w)
+            a = model.features(x)
+            z = model.head.cell_scores(a)  # (B, L, G, h, w)
             loss_c = classification_loss(model.head.pool(z), y)
             loss = loss_c
             loss_m = loss_l = torch.zeros(())
             if cfg.mask_loss:
-                cams = model.head.hirescam(z).permute(0, 1, 3, 4, 2)  # (B, L, mi, mj, mk)
+                cams = HIRESCAM.head_maps(model.head, a, z).permute(0, 1, 3, 4, 2)  # (B, L, mi, mj, mk)
                 loss_m = mask_loss(cams, y, cells, label_organ, has)
                 loss = loss + cfg.mask_lambda * loss_m
             if use_lesions:

@@ -5,7 +5,8 @@ Gradients of all selected logits are taken in one batched autograd call
 (``torch.autograd.grad(..., is_grads_batched=True)``, i.e. vmap over one-hot output
 gradients); if the model contains an operation vmap cannot batch, pass ``batched=False`` to
 loop over labels with ``retain_graph=True`` instead (one forward pass either way).
-Hooks are removed on ``close()`` / leaving the ``with`` block.
+Each method applies its generic rule (``CAMMethod.weights``); by default every method of
+:mod:`engine.cam.registry`.  Hooks are removed on ``close()`` / leaving the ``with`` block.
 
 Use::
 
@@ -20,9 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from engine.cam import registry
 from engine.cam.core import CAMMethod
-from engine.cam.gradcam import GradCAM
-from engine.cam.hirescam import HiResCAM
 from engine.errors import CTCamError
 
 
@@ -32,7 +32,7 @@ class TargetLayerError(CTCamError):
 
 class GenericCAM:
     def __init__(self, model: nn.Module, target_layer: str,
-                 methods: Sequence[CAMMethod] = (HiResCAM(), GradCAM()),
+                 methods: Sequence[CAMMethod] | None = None,
                  batched: bool = True) -> None:
         modules = dict(model.named_modules())
         if target_layer not in modules:
@@ -42,7 +42,7 @@ class GenericCAM:
             )
         self.model = model
         self.target_layer = target_layer
-        self.methods = list(methods)
+        self.methods = list(registry.registered() if methods is None else methods)
         self.batched = batched
         self._acts: torch.Tensor | None = None
         self._handle = modules[target_layer].register_forward_hook(self._hook)

@@ -10,7 +10,7 @@ voxel either side of its centre: points within that extent of the map take the v
 interpolated with edge-clamping; points beyond it are *outside* and get ``outside``
 (default 0.0, "no contribution"; pass ``np.nan`` to tell outside from zero).
 
-Display (design section 7): mode ``"signed"`` keeps the sign, ``"relu"`` keeps positive
+Display (docs/methods.md): mode ``"signed"`` keeps the sign, ``"relu"`` keeps positive
 evidence only.  Normalisation:
 
 * ``"per_map"``       divide by the map's own max |value| (relu: max positive value);
@@ -21,6 +21,11 @@ evidence only.  Normalisation:
 
 The scale comes from the whole raw map(s), never from the visible slice, so the colours of
 a map do not change while scrolling.
+
+The *difference* display (``DIFFERENCE``: HiResCAM − Grad-CAM) is one more map,
+:func:`method_map`, always signed and on the two methods' joint scale, so it reads in the
+same units as the side-by-side panes.  Sampling is linear, so sampling the difference equals
+the difference of the samples.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ import numpy as np
 MODES = ("signed", "relu")
 NORMALISATIONS = ("per_map", "joint_methods", "joint_labels", "none")
 SLAB_VOXELS = 1 << 22  # points per map_coordinates call when filling a whole grid
+DIFFERENCE = "difference"  # a display method: DIFFERENCE_OF[0] minus DIFFERENCE_OF[1]
+DIFFERENCE_OF = ("hirescam", "gradcam")
+
+
+def method_map(maps: Mapping[str, np.ndarray], method: str, label: int) -> np.ndarray:
+    """The raw signed map (mi, mj, mk) shown for ``method``: ``maps[method][label]``, or for
+    ``DIFFERENCE`` the first of ``DIFFERENCE_OF`` minus the second (same grid and units)."""
+    if method == DIFFERENCE:
+        a, b = DIFFERENCE_OF
+        return np.asarray(maps[a][label], np.float32) - np.asarray(maps[b][label], np.float32)
+    return maps[method][label]
 
 
 def _to_map_index(map_affine: np.ndarray, points_ras: np.ndarray) -> np.ndarray:
@@ -172,7 +188,11 @@ def _peak(arrays: list[np.ndarray], mode: str) -> float:
 
 def display_scale(maps: Mapping[str, np.ndarray], method: str, label: int,
                   mode: str = "relu", normalisation: str = "per_map") -> DisplayScale:
-    """Scale for showing ``maps[method][label]``; ``maps`` = raw stacks (L, mi, mj, mk)."""
+    """Scale for showing ``method_map(maps, method, label)``; ``maps`` = raw stacks
+    (L, mi, mj, mk).  ``DIFFERENCE`` is always signed, and per-map means joint methods."""
+    if method == DIFFERENCE:
+        method, mode = DIFFERENCE_OF[0], "signed"
+        normalisation = "joint_methods" if normalisation == "per_map" else normalisation
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     if normalisation not in NORMALISATIONS:

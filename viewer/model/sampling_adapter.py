@@ -1,11 +1,9 @@
 """The viewer's one door to the engine's map sampling (``engine.cam.sampling``).
 
 Trilinear sampling in world coordinates, ReLU/signed and the normalisation modes are the
-engine's; this adapter fixes the calling convention the rest of the viewer uses and adds
-the *difference* display (HiResCAM − Grad-CAM, signed, on the two methods' joint scale, so
-it reads in the same units as the side-by-side panes).
-
-Sampling is linear, so sampling ``H - G`` equals ``sample(H) - sample(G)``.
+engine's, and so is the *difference* display (``engine.cam.sampling.method_map``:
+HiResCAM − Grad-CAM, signed, on the two methods' joint scale); this adapter fixes the
+calling convention the rest of the viewer uses.
 
 ``engine.cam.sampling`` needs only numpy/scipy: importing it never loads torch.
 """
@@ -47,10 +45,12 @@ def _mode(signed: bool, method: str) -> str:
 
 
 def _scale(result, method: str, label: int, signed: bool, normalisation: str):
-    if method == "difference":
-        norm = "joint_methods" if normalisation == "per_map" else normalisation
-        return sampling.display_scale(result.maps, "hirescam", label, "signed", norm)
     return sampling.display_scale(result.maps, method, label, _mode(signed, method), normalisation)
+
+
+def raw_map(result, method: str, label: int) -> np.ndarray:
+    """The raw signed map shown for ``method`` (a method of the result, or "difference")."""
+    return sampling.method_map(result.maps, method, label)
 
 
 def display_range(result, method: str, label: int, *, signed: bool, normalisation: str):
@@ -61,9 +61,7 @@ def display_range(result, method: str, label: int, *, signed: bool, normalisatio
 
 
 def _raw_points(result, method: str, label: int, pts: np.ndarray) -> np.ndarray:
-    if method == "difference":
-        return (_raw_points(result, "hirescam", label, pts) - _raw_points(result, "gradcam", label, pts))
-    return sampling.sample_points(result.maps[method][label], result.map_affine, pts)
+    return sampling.sample_points(raw_map(result, method, label), result.map_affine, pts)
 
 
 def sample(result, method: str, label: int, points: np.ndarray, *, signed: bool, normalisation: str):
@@ -95,10 +93,7 @@ def nearest_slice(map3d: np.ndarray, map_affine: np.ndarray, scan_affine: np.nda
 
 def _raw_slice(result, method: str, label: int, volume, axis: int, index: int,
                nearest: bool = False) -> np.ndarray:
-    if method == "difference":
-        return (_raw_slice(result, "hirescam", label, volume, axis, index, nearest)
-                - _raw_slice(result, "gradcam", label, volume, axis, index, nearest))
-    m = result.maps[method][label]
+    m = raw_map(result, method, label)
     if nearest:
         return nearest_slice(m, result.map_affine, volume.affine, volume.shape, axis, index)
     return sampling.sample_slice(m, result.map_affine, volume.affine, volume.shape, axis, index)

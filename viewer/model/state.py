@@ -48,9 +48,14 @@ from typing import Any
 
 import numpy as np
 
-METHOD_CHOICES = ("hirescam", "gradcam", "difference")
-METHOD_TITLES = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM", "difference": "HiResCAM − Grad-CAM"}
-NORMALISATIONS = ("per_map", "joint_methods", "joint_labels", "none")
+from engine.cam.registry import METHODS, title
+from engine.cam.sampling import DIFFERENCE, DIFFERENCE_OF, NORMALISATIONS
+
+# The methods, their titles and the normalisations are the engine's (engine/cam/registry.py,
+# engine/cam/sampling.py); the viewer adds the difference display.
+METHOD_CHOICES = (*METHODS, DIFFERENCE)
+METHOD_TITLES = {**{m: title(m) for m in METHODS},
+                 DIFFERENCE: " − ".join(title(m) for m in DIFFERENCE_OF)}
 NORMALISATION_TITLES = {
     "per_map": "per map",
     "joint_methods": "joint across methods",

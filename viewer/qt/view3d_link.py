@@ -136,10 +136,7 @@ class View3DLink:
         from viewer.model import sampling_adapter
 
         s, r = self.state, self.state.result
-        if method == "difference":
-            values = r.maps["hirescam"][s.label] - r.maps["gradcam"][s.label]
-        else:
-            values = r.maps[method][s.label]
+        values = sampling_adapter.raw_map(r, method, s.label)
         vmin, vmax, divisor = sampling_adapter.raw_range(r, method, s.label, signed=s.signed,
                                                          normalisation=s.normalisation)
         signed = s.signed or method == "difference"

@@ -1,4 +1,5 @@
-"""High-level explanation of one preprocessed input (all labels, both methods)."""
+"""High-level explanation of one preprocessed input: :func:`explain` (all labels, the
+methods of :mod:`engine.cam.registry`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from engine.cam.core import identical_maps
 from engine.cam.fast import fast_maps
 from engine.cam.generic import GenericCAM
 from engine.cam.geometry import groups_to_volume, map_affine
+from engine.cam.registry import METHODS
 from engine.model.loading import LoadedModel
 from engine.model.net import AxialNet
-from engine.results import METHODS
 
 
 @dataclass
@@ -38,7 +39,8 @@ class CamOutput:
 def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
             model_affine: np.ndarray | None = None, path: str = "auto",
             methods: Sequence[str] = METHODS, target_layer: str | None = None) -> CamOutput:
-    """Logits, probabilities and raw HiResCAM / Grad-CAM maps for every label.
+    """Logits, probabilities and raw maps of ``methods`` (default: HiResCAM, Grad-CAM) for
+    every label.
 
     ``x`` is the (1, C, X, Y, Z) or (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
     its model-grid affine (gives ``map_affine``).  ``path``: "fast" (one forward pass, no
