@@ -91,7 +91,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from engine.batch import BatchOptions, run_batch
-    from engine.batch_inputs import expand_inputs
+    from engine.batch.inputs import expand_inputs
 
     tmp = Path(tempfile.mkdtemp(prefix="ctcam-bench-"))
     t = time.perf_counter()
@@ -123,7 +123,7 @@ def main() -> None:
     except ImportError:
         print("\ncluster: skipped (pip install 'ctcam[cluster]')")
     else:
-        from engine.cluster import THREADS_ENV
+        from engine.batch.cluster import THREADS_ENV
 
         os.environ[THREADS_ENV] = str(max(1, cpus // a.workers))
         t = time.perf_counter()

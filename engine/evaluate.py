@@ -1,4 +1,5 @@
-"""``ctcam evaluate``: base vs mask-loss model on held-out phantoms (design section 8).
+"""``ctcam evaluate``: base vs mask-loss model on held-out phantoms (docs/training.md,
+"ctcam evaluate"; metrics in docs/methods.md).
 
 For each model: AUROC per label and macro AUROC on the test phantoms (seeds from
 3_000_000); for each method (HiResCAM, Grad-CAM) OrganIoU and in-organ mass share over the
@@ -17,9 +18,7 @@ and ``OUT/evaluation.md`` (tables, thresholds, models used).
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from engine.model.metrics import (
     sensitivity_specificity,
     upsample_maps,
 )
-from engine.resources import bundled_model_paths, resources_dir
+from engine.resources import resources_dir
 from engine.results import METHODS
 
 
@@ -308,46 +307,3 @@ def update_cards(result: dict, models: dict[str, tuple[Path, Path]]) -> None:
             "source": "ctcam evaluate (docs/evaluation.md)",
         }
         write_card(card, cpath)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ctcam evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="folder for evaluation.json and evaluation.md")
-    p.add_argument("--n-cases", type=int, default=200, help="held-out test phantoms")
-    p.add_argument("--n-val", type=int, default=100, help="validation phantoms for thresholds")
-    p.add_argument("--base", nargs=2, metavar=("WEIGHTS", "CARD"), help="base model (no mask loss)")
-    p.add_argument("--mask", nargs=2, metavar=("WEIGHTS", "CARD"), help="mask-loss model")
-    p.add_argument("--cache", help="folder for cached preprocessed phantoms")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--update-cards", action="store_true", help="write test metrics into the cards")
-    p.add_argument("--only", choices=("base", "mask"), help="score one model now (kept in OUT/partial-*.json)")
-    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    models = {
-        "base": tuple(Path(v) for v in a.base) if a.base else base_model_paths(),
-        "mask": tuple(Path(v) for v in a.mask) if a.mask else bundled_model_paths(),
-    }
-    if a.only:
-        models = {a.only: models[a.only]}
-
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-    try:
-        result = evaluate(models, Path(a.out), a.n_cases, a.n_val, a.cache, a.workers, a.device, log)  # type: ignore[arg-type]
-        if a.update_cards:
-            update_cards(result, models)  # type: ignore[arg-type]
-    except CTCamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({n: {"macro_auroc": round(r["macro_auroc"], 4), "organ_iou": r["organ_iou"]}
-                      for n, r in result["models"].items()}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ ENTRY = ROOT / "packaging" / "ctcam_entry.py"
 NAME = "ctcam"
 
 # -- hidden imports ------------------------------------------------------------------------
-# engine/cli.py imports the viewer and every sub-command with importlib by *name*, and
+# engine/cli/ imports the viewer and every sub-command with importlib by *name*, and
 # engine.cam / viewer.model.sampling_adapter import submodules lazily by name, so PyInstaller's
 # import scan cannot see them: every module of both packages is listed.  The third-party
 # packages below are reached through those modules (often inside functions); they are
@@ -56,17 +56,19 @@ def package_modules(package: str) -> list[str]:
 
 
 def subcommand_modules() -> list[str]:
-    """Modules named in ``engine/cli.py``'s ``SUBCOMMANDS`` table and its viewer target
-    (parsed from the source, not imported)."""
-    tree = ast.parse((ROOT / "engine" / "cli.py").read_text(encoding="utf-8"))
+    """Modules named in the ``SUBCOMMANDS`` table of ``engine/cli/`` and its viewer target
+    (``run_target("viewer.app:main", ...)`` in ``engine/cli/gui.py``; parsed from the source,
+    not imported)."""
+    nodes = [n for p in sorted((ROOT / "engine" / "cli").glob("*.py"))
+             for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))]
     targets: list[str] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict):
             names = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
                      if isinstance(t, ast.Name)]
             if "SUBCOMMANDS" in names:
                 targets += [v.value for v in node.value.values if isinstance(v, ast.Constant)]
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_run" and node.args
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_target" and node.args
                 and isinstance(node.args[0], ast.Constant)):
             targets.append(node.args[0].value)
     return sorted({t.partition(":")[0] for t in targets})

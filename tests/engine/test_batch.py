@@ -15,10 +15,11 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import batch as batch_mod
-from engine.batch import BatchOptions, explain_job, is_complete, run_batch
-from engine.batch_inputs import BatchInputError, Job, expand_inputs, is_single_scan, safe_id
-from engine.batch_progress import BatchProgress
+from engine.batch import BatchOptions, is_complete, run_batch
+from engine.batch import scan as batch_mod
+from engine.batch.inputs import BatchInputError, ScanJob, expand_inputs, is_single_scan, safe_id
+from engine.batch.progress import BatchProgress
+from engine.batch.scan import explain_scan_job
 from engine.cli import main as ctcam
 from engine.io.dicom import write_dicom_series
 from engine.io.nifti import write_nifti
@@ -207,7 +208,7 @@ def test_resume_skips_complete_redoes_partial_and_retries_failed(tiny_model, sca
 def test_interrupted_scan_leaves_no_output_and_is_redone(tiny_model, scans, tmp_path, monkeypatch):
     out = tmp_path / "out"
     opts = BatchOptions(model=tiny_model, organs="none", methods=("gradcam",))
-    jobs = [Job("c0", str(scans / "case0.nii.gz")), Job("c1", str(scans / "case1.nii.gz"))]
+    jobs = [ScanJob("c0", str(scans / "case0.nii.gz")), ScanJob("c1", str(scans / "case1.nii.gz"))]
     real = batch_mod.os.rename
     calls = {"n": 0}
 
@@ -300,8 +301,8 @@ def test_unexpected_exception_is_recorded_not_raised(tiny_model, scans, tmp_path
         raise ZeroDivisionError("simulated bug")
 
     monkeypatch.setattr(engine.summary_png, "write_summary_png", boom)
-    o = explain_job(Job("x", str(scans / "case0.nii.gz")), tmp_path,
-                    BatchOptions(model=tiny_model, organs="none"))
+    o = explain_scan_job(ScanJob("x", str(scans / "case0.nii.gz")), tmp_path,
+                         BatchOptions(model=tiny_model, organs="none"))
     assert o.status == "failed" and "unexpected error (ZeroDivisionError" in o.error
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".partial-*"))
 
@@ -385,9 +386,9 @@ def test_summary_key_slice_prefers_the_findings_organ():
 
 def test_scan_progress_covers_writing(tiny_model, scans, tmp_path):
     seen = []
-    o = explain_job(Job("p", str(scans / "case0.nii.gz")), tmp_path,
-                    BatchOptions(model=tiny_model, organs="none", methods=("hirescam",)),
-                    progress=seen.append)
+    o = explain_scan_job(ScanJob("p", str(scans / "case0.nii.gz")), tmp_path,
+                         BatchOptions(model=tiny_model, organs="none", methods=("hirescam",)),
+                         progress=seen.append)
     assert o.status == "done" and set(o.timings) >= {"predict", "write", "summary"}
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and max(fractions) == 0.95

@@ -88,3 +88,14 @@ def test_default_closed_form_matches_builtin_overrides():
             method = registry.get_method(name)
             torch.testing.assert_close(CAMMethod.head_maps(method, net.head, a, z),
                                        method.head_maps(net.head, a, z), rtol=1e-4, atol=1e-5)
+
+
+def test_method_list_imports_no_torch():
+    """The viewer reads the methods and their titles on the GUI thread, before any model."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.cam.registry as r, engine.results, engine.cam.sampling\n"
+            "print(r.METHODS, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False"

@@ -141,7 +141,7 @@ def test_import_failure_of_a_subcommand_is_one_line(monkeypatch, capsys):
 
 def test_real_subcommand_bug_in_a_fresh_interpreter(tmp_path, io_volume):
     """A bug inside ``ctcam info`` (simulated) seen by a user: one line, exit 2."""
-    code = ("import sys, engine.cli_info as m\n"
+    code = ("import sys, engine.cli.info as m\n"
             "def bad(vol): raise IndexError('index 5 is out of bounds')\n"
             "m.describe = bad\n"
             "import engine.cli as c\n"

@@ -19,11 +19,11 @@ distributed = pytest.importorskip(
 
 from test_batch import make_scan, make_tiny_model  # noqa: E402
 
-from engine import cluster as cluster_mod  # noqa: E402
 from engine.batch import BatchOptions, run_batch  # noqa: E402
-from engine.batch_inputs import Job  # noqa: E402
+from engine.batch import cluster as cluster_mod  # noqa: E402
+from engine.batch.cluster import ClusterError, task_resources  # noqa: E402
+from engine.batch.inputs import ScanJob  # noqa: E402
 from engine.cli import main as ctcam  # noqa: E402
-from engine.cluster import ClusterError, task_resources  # noqa: E402
 from engine.io.nifti import write_nifti  # noqa: E402
 
 
@@ -44,9 +44,9 @@ def data(tmp_path_factory):
     jobs = []
     for s in range(3):
         vol, _ = make_scan(s)
-        jobs.append(Job(f"s{s}", str(write_nifti(d / "in" / f"s{s}.nii.gz", vol.hu, vol.affine))))
+        jobs.append(ScanJob(f"s{s}", str(write_nifti(d / "in" / f"s{s}.nii.gz", vol.hu, vol.affine))))
     (d / "in" / "bad.nii.gz").write_bytes(b"garbage")
-    jobs.append(Job("bad", str(d / "in" / "bad.nii.gz")))
+    jobs.append(ScanJob("bad", str(d / "in" / "bad.nii.gz")))
     return model, jobs, d
 
 

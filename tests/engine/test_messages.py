@@ -9,7 +9,7 @@ import pytest
 from pydicom.encaps import encapsulate
 from test_batch import make_tiny_model
 
-from engine import batch_inputs
+from engine.batch import inputs as batch_inputs
 from engine.cli import main as ctcam
 from engine.errors import naming
 from engine.io import errors as E

@@ -15,8 +15,8 @@ import time
 import pytest
 from test_batch import make_scan, make_tiny_model
 
-from engine import outdir
-from engine.batch_inputs import expand_inputs
+from engine.batch import outdir
+from engine.batch.inputs import expand_inputs
 from engine.cli import main as ctcam
 from engine.io.nifti import write_nifti
 

@@ -13,7 +13,7 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from engine.batch_inputs import expand_inputs
+from engine.batch.inputs import expand_inputs
 from engine.io import errors as E
 from engine.io import list_series, load
 from engine.io.dicom import write_dicom_series

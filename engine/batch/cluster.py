@@ -6,9 +6,9 @@ CUDA is available, else ``--workers`` processes, one thread each); ``--cluster
 tcp://host:8786`` connects to an existing scheduler (``docs/cluster.md``).
 
 * Each task runs :func:`cluster_task` on a worker: it explains one scan with
-  :func:`engine.batch.explain_job` and writes ``DIR/<id>/`` itself (atomically), so DIR and
+  :func:`engine.batch.scan.explain_scan_job` and writes ``DIR/<id>/`` itself (atomically), so DIR and
   the inputs must be visible to the workers at the same paths (a shared file system).
-  Only the small :class:`~engine.batch.JobOutcome` travels back.
+  Only the small :class:`~engine.batch.scan.JobOutcome` travels back.
 * The model is loaded once per worker process (``engine.pipeline.get_model`` cache).
 * GPUs: when any worker advertises a ``GPU`` resource (``dask worker ... --resources
   GPU=1``), every task asks for ``resources={"GPU": 1}``, so the scheduler never runs more
@@ -31,17 +31,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.batch import (
+from engine.batch.inputs import ScanJob
+from engine.batch.progress import BatchProgress
+from engine.batch.records import fill_from_existing
+from engine.batch.scan import (
     BatchOptions,
     JobOutcome,
     _failure,
     expected_provenance,
-    explain_job,
-    fill_from_existing,
+    explain_scan_job,
     is_complete,
 )
-from engine.batch_inputs import Job
-from engine.batch_progress import BatchProgress
 from engine.errors import CTCamError
 
 GPU = "GPU"
@@ -103,10 +103,10 @@ def _worker_setup(opts: BatchOptions) -> tuple[BatchOptions, str]:
     return opts, str(name)
 
 
-def cluster_task(job: Job, out_dir: str, opts: BatchOptions) -> JobOutcome:
+def cluster_task(job: ScanJob, out_dir: str, opts: BatchOptions) -> JobOutcome:
     """One scan on a worker (module-level so Dask ships it by reference)."""
     opts, name = _worker_setup(opts)
-    return explain_job(job, out_dir, opts, worker=name)
+    return explain_scan_job(job, out_dir, opts, worker=name)
 
 
 def _client(address: str, workers: int | None):
@@ -138,7 +138,7 @@ def _client(address: str, workers: int | None):
     return client, None
 
 
-def run_on_cluster(jobs: list[Job], out_dir: Path, opts: BatchOptions, address: str, *,
+def run_on_cluster(jobs: list[ScanJob], out_dir: Path, opts: BatchOptions, address: str, *,
                    reporter: BatchProgress, record: Callable[[JobOutcome], None],
                    workers: int | None = None) -> list[JobOutcome]:
     """Submit one task per scan that is not already complete; gather outcomes as they end."""

@@ -1,44 +1,30 @@
-"""Explaining many scans: ``ctcam explain INPUT... --out DIR``.
+"""One scan of a batch: the options, explaining it into its folder atomically, its outcome.
 
-Output layout (``docs/batch.md``)::
-
-    DIR/<scan id>/findings.json     the single-scan outputs, plus
-    DIR/<scan id>/maps/<method>/<organ>__<abnormality>.nii.gz
-    DIR/<scan id>/raw/...           with --raw
-    DIR/<scan id>/summary.png       key slices of the top findings, both methods
-    DIR/errors.csv                  id, path, error: one row per scan that failed this run
-    DIR/scans.csv                   id, path, status, seconds, top finding, stage times
-
-Each scan is written into a hidden temporary folder ``DIR/.partial-<id>-<random>`` and
-renamed to ``DIR/<id>`` only when complete (``findings.json`` is the marker), so a scan
-interrupted half way is redone by the next run and a complete one is skipped ("resume").
-A bad scan is recorded in ``errors.csv`` and the batch goes on.  The model is loaded once
-per process (once per worker on a cluster, see :mod:`engine.cluster`).
+:func:`explain_into` explains one scan into a folder (findings.json written last, so its
+presence marks complete output); ``ctcam explain`` uses it for a single scan and
+:func:`explain_scan_job` for each scan of a batch (docs/batch.md): into a hidden
+``DIR/.partial-<id>-<random>`` folder, renamed to ``DIR/<id>`` only when complete.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.batch_inputs import Job
-from engine.batch_progress import BatchProgress
+from engine.batch.inputs import ScanJob
 from engine.errors import CTCamError, naming
 from engine.results import METHODS, Progress
 
 MARKER = "findings.json"
 PARTIAL_PREFIX = ".partial-"
-ERRORS_CSV = "errors.csv"
-SCANS_CSV = "scans.csv"
 
 
 class BatchOptionError(CTCamError):
@@ -75,21 +61,6 @@ class JobOutcome:
     unsuitable_reasons: str = ""  # its reasons, "; "-joined
 
 
-@dataclass
-class BatchReport:
-    outcomes: list[JobOutcome]
-    seconds: float
-    summary: str = ""
-
-    def count(self, status: str) -> int:
-        return sum(o.status == status for o in self.outcomes)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every scan is done (or was already), 1 when any failed."""
-        return 1 if self.count("failed") else 0
-
-
 # -- options -------------------------------------------------------------------------------------
 def model_card_for(model: str | None) -> dict[str, Any]:
     """The (validated) card of the model a batch will use, without loading the weights."""
@@ -117,7 +88,7 @@ def check_options(opts: BatchOptions, card: dict[str, Any]) -> None:
                                f"{', '.join(names)}")
 
 
-def _organs_arg(job: Job, opts: BatchOptions):
+def _organs_arg(job: ScanJob, opts: BatchOptions):
     choice = job.organs if job.organs is not None else opts.organs
     if choice == "none":
         return False
@@ -127,9 +98,41 @@ def _organs_arg(job: Job, opts: BatchOptions):
 
 
 # -- one scan ------------------------------------------------------------------------------------
+def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
+                device: str | None = None, series: str | None = None, model=None,
+                organs=None, labels=None, methods=METHODS, progress=None, extra=None):
+    """Explain one scan into ``out``; returns the ExplainResult.
+
+    ``extra``: more top-level fields for findings.json (the batch adds the scan ``id``).
+    findings.json is written last, so its presence marks complete output.
+    """
+    from engine.batch.outdir import provenance
+    from engine.export import write_findings_json, write_maps
+    from engine.pipeline import explain_scan, run
+
+    result = run(explain_scan(input_path, model=model, device=device, series=series,
+                              organs=organs), progress)
+    out = Path(out)
+    volume = result.extra["volume"]
+    write_maps(result, volume, out / "maps", labels=labels, methods=methods)
+    if raw:
+        write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
+    prov = provenance(result.card, labels=labels, methods=methods, raw=raw,
+                      organs=organs_choice(organs))
+    write_findings_json(result, out / "findings.json", input=str(input_path),
+                        organ_map=result.extra.get("organ_message"), provenance=prov,
+                        **(extra or {}))
+    return result
+
+
+def organs_choice(organs) -> str:
+    """How the organ map was chosen, as recorded in findings.json ("auto", "none", a path)."""
+    return "auto" if organs is None else "none" if organs is False else str(organs)
+
+
 def is_complete(scan_dir: Path, expected: dict[str, Any] | None = None) -> bool:
     """True when ``scan_dir`` holds a readable findings.json (written last, renamed in) and,
-    given ``expected`` (:func:`engine.outdir.provenance`), was produced the same way."""
+    given ``expected`` (:func:`engine.batch.outdir.provenance`), was produced the same way."""
     try:
         data = json.loads((scan_dir / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -139,9 +142,8 @@ def is_complete(scan_dir: Path, expected: dict[str, Any] | None = None) -> bool:
     return expected is None or data.get("provenance") == expected
 
 
-def expected_provenance(job: Job, opts: BatchOptions) -> dict[str, Any]:
-    from engine.cli_explain import organs_choice
-    from engine.outdir import provenance
+def expected_provenance(job: ScanJob, opts: BatchOptions) -> dict[str, Any]:
+    from engine.batch.outdir import provenance
 
     return provenance(model_card_for(opts.model), labels=opts.labels, methods=opts.methods,
                       raw=opts.raw, organs=organs_choice(_organs_arg(job, opts)))
@@ -177,7 +179,7 @@ def _scaled_progress(progress: Callable[[Any], None] | None):
     return report
 
 
-def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any = None,
+def explain_scan_job(job: ScanJob, out_dir: str | Path, opts: BatchOptions, *, model: Any = None,
                 progress: Callable[[Any], None] | None = None, skip_complete: bool = True,
                 worker: str = "") -> JobOutcome:
     """Explain one scan into ``out_dir/<job.id>`` atomically; never raises for a bad scan.
@@ -185,7 +187,6 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
     ``model``: a LoadedModel (loaded once by the caller) or None to load ``opts.model``
     through the per-process cache.
     """
-    from engine.cli_explain import explain_one
     from engine.export import label_indices
     from engine.pipeline import get_model
     from engine.safe_paths import inside
@@ -205,7 +206,7 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
         loaded = get_model(model if model is not None else opts.model, opts.device)
         labels = list(opts.labels) if opts.labels else None
         t1 = time.perf_counter()
-        result = explain_one(job.path, tmp, raw=opts.raw, device=opts.device, series=job.series,
+        result = explain_into(job.path, tmp, raw=opts.raw, device=opts.device, series=job.series,
                              model=loaded, organs=_organs_arg(job, opts), labels=labels,
                              methods=opts.methods, progress=report,
                              extra={"id": job.id, **({"series": job.series} if job.series else {})})
@@ -233,125 +234,3 @@ def explain_job(job: Job, out_dir: str | Path, opts: BatchOptions, *, model: Any
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-# -- records -------------------------------------------------------------------------------------
-class BatchRecorder:
-    """Writes ``errors.csv`` and ``scans.csv`` row by row (flushed, so a crash keeps them)."""
-
-    SCAN_FIELDS = ["id", "path", "status", "seconds", "top_label", "top_probability", "error",
-                   "suitable", "unsuitable_reasons"]
-    STAGES = ["load", "organs", "model", "preprocess", "predict", "write", "summary"]
-
-    def __init__(self, out_dir: Path) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.errors_path = out_dir / ERRORS_CSV
-        self.scans_path = out_dir / SCANS_CSV
-        self._err = self.errors_path.open("w", newline="", encoding="utf-8")
-        self._scans = self.scans_path.open("w", newline="", encoding="utf-8")
-        self._ew = csv.writer(self._err)
-        self._sw = csv.writer(self._scans)
-        self._ew.writerow(["id", "path", "error"])
-        self._sw.writerow(self.SCAN_FIELDS + [f"{k}_s" for k in self.STAGES])
-        self._flush()
-
-    def add(self, o: JobOutcome) -> None:
-        if o.status == "failed":
-            self._ew.writerow([o.id, o.path, o.error])
-        prob = "" if math.isnan(o.top_probability) else f"{o.top_probability:.4f}"
-        stages = [f"{o.timings[k]:.3f}" if k in o.timings else "" for k in self.STAGES]
-        suitable = "" if o.suitable is None else ("yes" if o.suitable else "no")
-        self._sw.writerow([o.id, o.path, o.status, f"{o.seconds:.3f}", o.top_label, prob, o.error,
-                           suitable, o.unsuitable_reasons, *stages])
-        self._flush()
-
-    def _flush(self) -> None:
-        self._err.flush()
-        self._scans.flush()
-
-    def close(self) -> None:
-        self._err.close()
-        self._scans.close()
-
-
-def clean_partials(out_dir: Path) -> int:
-    """Remove temporary folders left by an interrupted run; returns how many."""
-    n = 0
-    if out_dir.is_dir():
-        for p in out_dir.iterdir():
-            if p.name.startswith(PARTIAL_PREFIX) and p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-                n += 1
-    return n
-
-
-def fill_from_existing(o: JobOutcome, out_dir: Path) -> JobOutcome:
-    """For a skipped scan, read its top finding back from findings.json (for scans.csv)."""
-    try:
-        data = json.loads((out_dir / o.id / MARKER).read_text(encoding="utf-8"))
-        best = max(data["labels"], key=lambda d: d["probability"])
-        o.top_label, o.top_probability = str(best["name"]), float(best["probability"])
-        suit = data.get("suitability") or {}
-        if "ok" in suit:
-            o.suitable, o.unsuitable_reasons = bool(suit["ok"]), "; ".join(suit.get("reasons", []))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return o
-
-
-# -- running -------------------------------------------------------------------------------------
-def run_local(jobs: Iterable[Job], out_dir: Path, opts: BatchOptions, reporter: BatchProgress,
-              record: Callable[[JobOutcome], None], model: Any) -> list[JobOutcome]:
-    """Explain scans one after the other in this process with one loaded model."""
-    outcomes = []
-    for job in jobs:
-        reporter.scan_started(job.id)
-
-        def progress(p, _id=job.id) -> None:
-            reporter.scan_progress(_id, p.fraction, p.message)
-
-        o = explain_job(job, out_dir, opts, model=model, progress=progress)
-        if o.status == "skipped":
-            fill_from_existing(o, out_dir)
-        record(o)
-        reporter.scan_finished(o.id, o.status, o.seconds, o.error,
-                               unsuitable=o.unsuitable_reasons if o.suitable is False else "")
-        outcomes.append(o)
-    return outcomes
-
-
-def run_batch(jobs: list[Job], out_dir: str | Path, opts: BatchOptions, *,
-              cluster: str | None = None, workers: int | None = None,
-              reporter: BatchProgress | None = None) -> BatchReport:
-    """Explain ``jobs`` into ``out_dir`` locally or on a Dask cluster (``cluster`` =
-    ``"local"`` or a scheduler address).  Raises :class:`BatchOptionError` (or the model's
-    CTCamError) before any scan when the options cannot work; bad scans never raise."""
-    out_dir = Path(out_dir)
-    card = model_card_for(opts.model)
-    check_options(opts, card)
-    from engine.pipeline import get_model
-
-    # Load the model before touching DIR: a bad model is a usage error (exit 2), not one
-    # failure per scan.  On a cluster this checks it on the client (CPU); workers load their own.
-    model = get_model(opts.model, "cpu" if cluster else opts.device)  # once per process
-    from engine.outdir import OutputLock, check_targets, prepare
-
-    prepare(out_dir)  # a writable folder, or one clear error before any scan
-    check_targets(out_dir, files=(ERRORS_CSV, SCANS_CSV), folders=())
-    reporter = reporter or BatchProgress(len(jobs), enabled=False)
-    t0 = time.perf_counter()
-    with OutputLock(out_dir):  # a second batch on the same folder is refused
-        clean_partials(out_dir)
-        recorder = BatchRecorder(out_dir)
-        try:
-            if cluster:
-                from engine.cluster import run_on_cluster
-
-                outcomes = run_on_cluster(jobs, out_dir, opts, cluster, reporter=reporter,
-                                          record=recorder.add, workers=workers)
-            else:
-                outcomes = run_local(jobs, out_dir, opts, reporter, recorder.add, model)
-        finally:
-            recorder.close()
-    summary = reporter.close(str(out_dir / ERRORS_CSV))
-    return BatchReport(outcomes, time.perf_counter() - t0, summary)

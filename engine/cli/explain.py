@@ -1,4 +1,5 @@
-"""``ctcam explain INPUT... --out DIR``: explain scans headless.
+"""``ctcam explain INPUT... --out DIR``: explain scans headless (the work is done by the
+batch library, :mod:`engine.batch`; this module parses, checks and reports).
 
 One scan (one NIfTI/DICOM file or one DICOM series folder): writes ``DIR/findings.json`` and
 ``DIR/maps/<method>/<organ>__<abnormality>.nii.gz`` in the scan's own geometry (raw signed
@@ -52,38 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def explain_one(input_path: str | Path, out: str | Path, *, raw: bool = False,
-                device: str | None = None, series: str | None = None, model=None,
-                organs=None, labels=None, methods=METHODS, progress=None, extra=None):
-    """Explain one scan into ``out``; returns the ExplainResult.
-
-    ``extra``: more top-level fields for findings.json (the batch adds the scan ``id``).
-    findings.json is written last, so its presence marks complete output.
-    """
-    from engine.export import write_findings_json, write_maps
-    from engine.outdir import provenance
-    from engine.pipeline import explain_scan, run
-
-    result = run(explain_scan(input_path, model=model, device=device, series=series,
-                              organs=organs), progress)
-    out = Path(out)
-    volume = result.extra["volume"]
-    write_maps(result, volume, out / "maps", labels=labels, methods=methods)
-    if raw:
-        write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
-    prov = provenance(result.card, labels=labels, methods=methods, raw=raw,
-                      organs=organs_choice(organs))
-    write_findings_json(result, out / "findings.json", input=str(input_path),
-                        organ_map=result.extra.get("organ_message"), provenance=prov,
-                        **(extra or {}))
-    return result
-
-
-def organs_choice(organs) -> str:
-    """How the organ map was chosen, as recorded in findings.json ("auto", "none", a path)."""
-    return "auto" if organs is None else "none" if organs is False else str(organs)
-
-
 def _organs_single(value: str | None):
     if value is None or value.lower() == "auto":
         return None
@@ -128,8 +97,9 @@ def _single_atomic(args, labels, methods, progress):
     import shutil
     import uuid
 
-    from engine.batch import PARTIAL_PREFIX, clean_partials
-    from engine.outdir import OutputLock, check_targets, prepare, publish
+    from engine.batch.outdir import OutputLock, check_targets, prepare, publish
+    from engine.batch.records import clean_partials
+    from engine.batch.scan import PARTIAL_PREFIX, explain_into
 
     out = prepare(args.out)
     check_targets(out)
@@ -137,7 +107,7 @@ def _single_atomic(args, labels, methods, progress):
         clean_partials(out)  # left by a run that was killed
         tmp = out / f"{PARTIAL_PREFIX}single-{uuid.uuid4().hex[:8]}"
         try:
-            result = explain_one(args.input[0], tmp, raw=args.raw, device=args.device,
+            result = explain_into(args.input[0], tmp, raw=args.raw, device=args.device,
                                  series=args.series, model=args.model,
                                  organs=_organs_single(args.organs), labels=labels,
                                  methods=methods, progress=progress)
@@ -148,9 +118,10 @@ def _single_atomic(args, labels, methods, progress):
 
 
 def _batch(args, labels, methods) -> int:
-    from engine.batch import BatchOptions, run_batch
-    from engine.batch_inputs import expand_inputs
-    from engine.batch_progress import BatchProgress
+    from engine.batch.inputs import expand_inputs
+    from engine.batch.progress import BatchProgress
+    from engine.batch.run import run_batch
+    from engine.batch.scan import BatchOptions
 
     organs = (args.organs or "auto").lower()
     if organs not in ("auto", "none"):
@@ -189,7 +160,7 @@ def _batch(args, labels, methods) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.batch_inputs import is_single_scan
+    from engine.batch.inputs import is_single_scan
 
     args = build_parser().parse_args(argv)
     labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None

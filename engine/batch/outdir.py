@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from engine.batch_inputs import OUTPUT_MARKER
+from engine.batch.inputs import OUTPUT_MARKER
 from engine.errors import CTCamError
 
 LOCK_NAME = ".ctcam.lock"

@@ -15,17 +15,12 @@ import warnings
 
 import numpy as np
 
+from engine.cli.parser import OneLineParser
 from engine.errors import CTCamError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2 (argparse would print the usage too)
-        print(f"error: {message} (see `ctcam info --help`)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ctcam info", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="ctcam info", description=__doc__.splitlines()[0])
     p.add_argument("path", help="a .nii/.nii.gz file, a DICOM folder or a DICOM file")
     p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
     return p

@@ -46,7 +46,7 @@ class BatchInputError(CTCamError):
 
 
 @dataclass(frozen=True)
-class Job:
+class ScanJob:
     """One scan to explain.
 
     ``organs``: None (use the batch default), ``"none"`` (no organ map) or a label-map path.
@@ -128,28 +128,28 @@ def is_dicom_folder(folder: Path) -> bool:
     return any(p.is_file() and _looks_like_dicom(p) for p in _visible_children(folder) or [])
 
 
-def _dicom_jobs(folder: Path, base_id: str) -> list[Job]:
+def _dicom_jobs(folder: Path, base_id: str) -> list[ScanJob]:
     """One job per series of a DICOM folder (one job when it cannot be listed)."""
     from engine.io import list_series
 
     try:
         series = list_series(folder)
     except CTCamError:
-        return [Job(base_id, str(folder))]  # the reader reports the problem when it runs
+        return [ScanJob(base_id, str(folder))]  # the reader reports the problem when it runs
     if len(series) <= 1:
-        return [Job(base_id, str(folder))]
+        return [ScanJob(base_id, str(folder))]
     jobs = []
     for n, s in enumerate(series, start=1):
         num = s.series_number if s.series_number is not None else n
-        jobs.append(Job(f"{base_id}_s{num}", str(folder), series=s.uid))
+        jobs.append(ScanJob(f"{base_id}_s{num}", str(folder), series=s.uid))
     return jobs
 
 
-def _collection_jobs(folder: Path, prefix: list[str], walk: _Walk) -> list[Job]:
-    jobs: list[Job] = []
+def _collection_jobs(folder: Path, prefix: list[str], walk: _Walk) -> list[ScanJob]:
+    jobs: list[ScanJob] = []
     children = _visible_children(folder)
     if children is None:  # unreadable: one scan that fails with the reader's message
-        return [Job(safe_id("__".join(prefix) or folder.name), str(folder))]
+        return [ScanJob(safe_id("__".join(prefix) or folder.name), str(folder))]
     for child in children:
         parts = [*prefix, stem_of(child) if child.is_file() else child.name]
         cid = safe_id("__".join(parts))
@@ -157,17 +157,17 @@ def _collection_jobs(folder: Path, prefix: list[str], walk: _Walk) -> list[Job]:
             if not walk.enter(child):
                 continue
             if _visible_children(child) is None:
-                jobs.append(Job(cid, str(child)))
+                jobs.append(ScanJob(cid, str(child)))
             elif is_dicom_folder(child):
                 jobs += _dicom_jobs(child, cid)
             else:
                 jobs += _collection_jobs(child, parts, walk)
         elif child.is_file() and _looks_like_nifti(child):  # regular files only (no FIFOs)
-            jobs.append(Job(cid, str(child)))
+            jobs.append(ScanJob(cid, str(child)))
     return jobs
 
 
-def read_csv_list(path: Path) -> list[Job]:
+def read_csv_list(path: Path) -> list[ScanJob]:
     """Jobs from a CSV list (columns ``path``, optional ``id`` and ``organs``)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -203,12 +203,12 @@ def read_csv_list(path: Path) -> list[Job]:
         elif organs:
             organs = "none"
         given = row.get("id") or ""
-        jobs.append(Job(safe_id(given) if given else "", str(scan), organs=organs))
+        jobs.append(ScanJob(safe_id(given) if given else "", str(scan), organs=organs))
     explicit = [j.id for j in jobs if j.id]
     dupes = sorted({i for i in explicit if explicit.count(i) > 1})
     if dupes:
         raise BatchInputError(f"{path}: repeated id(s) {', '.join(dupes)}; ids must be unique.")
-    return [j if j.id else Job(safe_id(stem_of(Path(j.path))), j.path, j.organs, j.series)
+    return [j if j.id else ScanJob(safe_id(stem_of(Path(j.path))), j.path, j.organs, j.series)
             for j in jobs]
 
 
@@ -228,7 +228,7 @@ def _refuse_output_folder(path: Path, exclude: list[Path]) -> None:
             )
 
 
-def expand_input(item: str | Path, exclude: list[Path] | None = None) -> list[Job]:
+def expand_input(item: str | Path, exclude: list[Path] | None = None) -> list[ScanJob]:
     """The jobs one command-line input stands for (see the module docstring); folders in
     ``exclude`` (the output folder) and folders holding OUTPUT_MARKER are never searched."""
     path = Path(item).expanduser()
@@ -241,7 +241,7 @@ def expand_input(item: str | Path, exclude: list[Path] | None = None) -> list[Jo
         walk = _Walk(exclude or [])
         walk.enter(path)
         return _collection_jobs(path, [], walk)
-    return [Job(safe_id(stem_of(path)), str(path))]  # a file, or a missing path (fails later)
+    return [ScanJob(safe_id(stem_of(path)), str(path))]  # a file, or a missing path (fails later)
 
 
 def is_single_scan(inputs: list[str]) -> bool:
@@ -254,9 +254,9 @@ def is_single_scan(inputs: list[str]) -> bool:
     return path.suffix.lower() != ".csv"
 
 
-def expand_inputs(inputs: list[str], exclude: list[Path] | None = None) -> list[Job]:
+def expand_inputs(inputs: list[str], exclude: list[Path] | None = None) -> list[ScanJob]:
     """Jobs for all inputs, ids made unique (``-2``, ``-3`` ... in input order)."""
-    jobs: list[Job] = []
+    jobs: list[ScanJob] = []
     for item in inputs:
         jobs += expand_input(item, exclude)
     seen: dict[str, int] = {}
@@ -271,7 +271,7 @@ def expand_inputs(inputs: list[str], exclude: list[Path] | None = None) -> list[
             seen[key] = n
             new = f"{j.id}-{n}"
             taken.add(new)
-            j = Job(new, j.path, j.organs, j.series)
+            j = ScanJob(new, j.path, j.organs, j.series)
         else:
             seen[key] = 1
         out.append(j)

@@ -1,12 +1,7 @@
-"""The ``ctcam`` command.
+"""The ``ctcam`` command's guard: an exception that escapes a sub-command becomes one line.
 
-``ctcam`` or ``ctcam PATH`` starts the desktop viewer (on the demo case when no path is
-given).  Sub-commands (``info``, ``phantom``, ``explain``, ``train``, ``evaluate``) run
-headless.  The viewer is imported by name only when the GUI is asked for, so the engine
-never imports Qt.
-
-Every sub-command reports bad input as one ``error:`` line and exit code 2.  Anything else
-that escapes a sub-command is a bug in ctcam: :func:`main` turns it into one ``error:`` line
+Every sub-command reports bad input itself as one ``error:`` line and exit code 2.  Anything
+else that escapes is a bug in ctcam: :func:`run_guarded` turns it into one ``error:`` line
 too (what failed, the file when the exception names one, where in ctcam it happened, and a
 request to report it), exit 2; the traceback is printed only with ``CTCAM_DEBUG=1``.
 ``KeyboardInterrupt`` and ``SystemExit`` are never caught here.
@@ -14,32 +9,13 @@ request to report it), exit 2; the traceback is printed only with ``CTCAM_DEBUG=
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 import traceback
 from pathlib import Path
 
-SUBCOMMANDS: dict[str, str] = {
-    # name -> "module:function" taking (argv: list[str]) and returning an exit code
-    "info": "engine.cli_info:main",
-    "phantom": "engine.phantom.cli:main",
-    "explain": "engine.cli_explain:main",
-    "train": "engine.train:main",
-    "evaluate": "engine.evaluate:main",
-}
-
 DEBUG_ENV = "CTCAM_DEBUG"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one ``error:`` line (exit 2), not the usage
-    block followed by the message."""
-
-    def error(self, message: str):
-        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def _debug() -> bool:
@@ -51,7 +27,7 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return ""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for fr in reversed(frames):
         try:
             rel = Path(fr.filename).resolve().relative_to(root)
@@ -80,33 +56,18 @@ def unexpected_error_line(command: str, exc: BaseException) -> str:
     return " ".join(parts)
 
 
-def _run(target: str, argv: list[str]) -> int:
+def run_target(target: str, argv: list[str]) -> int:
+    """Import ``"module:function"`` by name and call it with ``argv``; its exit code."""
     mod, _, fn = target.partition(":")
     return int(getattr(importlib.import_module(mod), fn)(argv) or 0)
 
 
-def run_guarded(command: str, argv: list[str]) -> int:
-    """Run sub-command ``command``; an exception that escapes it becomes one error line."""
+def run_guarded(command: str, target: str, argv: list[str]) -> int:
+    """Run sub-command ``command`` (``target``); an exception that escapes becomes one line."""
     try:
-        return _run(SUBCOMMANDS[command], argv)
+        return run_target(target, argv)
     except Exception as exc:  # KeyboardInterrupt / SystemExit are BaseException: not caught
         if _debug():
             traceback.print_exc()
         print(unexpected_error_line(command, exc), file=sys.stderr)
         return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
-        return run_guarded(argv[0], argv[1:])
-    if argv and argv[0] in ("-h", "--help"):
-        p = argparse.ArgumentParser(prog="ctcam", description=__doc__)
-        p.add_argument("command_or_path", nargs="?", help=f"one of {', '.join(SUBCOMMANDS)}, or a scan to open")
-        p.print_help()
-        return 0
-    return _run("viewer.app:main", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
