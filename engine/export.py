@@ -1,4 +1,4 @@
-"""Writing explanation results: findings JSON/CSV and heat maps as NIfTI.
+"""Writing explanation results: heat maps as NIfTI (findings: :mod:`engine.findings`).
 
 Heat maps are written in the scan's own geometry (same shape and affine as the input, so
 they open aligned over the scan in 3D Slicer or ITK-SNAP) or, raw, on the model grid with
@@ -8,11 +8,8 @@ never held together.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,56 +29,6 @@ def map_path(out_dir: str | Path, method: str, label: str) -> Path:
     from engine.safe_paths import inside
 
     return inside(out_dir, method, map_filename(label))
-
-
-def findings_dict(result: ExplainResult) -> dict[str, Any]:
-    from engine import operating
-    from engine.model.card import summary
-
-    thr = operating.thresholds(result.card)
-    labels = [
-        {
-            "name": lab.name,
-            "organ": lab.organ,
-            "abnormality": lab.abnormality,
-            "probability": float(result.probabilities[i]),
-            "logit": float(result.logits[i]),
-            "bias": float(result.biases[i]),
-            "threshold": thr.get(lab.name),
-            "positive": operating.decide(result.probabilities[i], thr.get(lab.name)),
-        }
-        for i, lab in enumerate(result.labels)
-    ]
-    return {
-        "labels": labels,
-        "model": summary(result.card),
-        "device": result.device,
-        "methods_identical": bool(result.methods_identical),
-        "timing": {k: round(float(v), 4) for k, v in result.timings.items()},
-        "warnings": [str(w) for w in result.extra.get("warnings", [])],
-        "suitability": result.suitability or None,
-        "operating_point": operating.summary(result.card),
-    }
-
-
-def write_findings_json(result: ExplainResult, path: str | Path, **extra: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = findings_dict(result)
-    data.update(extra)
-    path.write_text(json.dumps(data, indent=2))
-    return path
-
-
-def write_findings_csv(result: ExplainResult, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = findings_dict(result)["labels"]
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 def label_indices(result: ExplainResult, labels: Iterable[str] | None) -> list[int]:

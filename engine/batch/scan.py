@@ -107,7 +107,8 @@ def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
     findings.json is written last, so its presence marks complete output.
     """
     from engine.batch.outdir import provenance
-    from engine.export import write_findings_json, write_maps
+    from engine.export import write_maps
+    from engine.findings import findings_dict, write_findings_json
     from engine.pipeline import explain_scan, run
 
     result = run(explain_scan(input_path, model=model, device=device, series=series,
@@ -119,9 +120,10 @@ def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
         write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
     prov = provenance(result.card, labels=labels, methods=methods, raw=raw,
                       organs=organs_choice(organs))
-    write_findings_json(result, out / "findings.json", input=str(input_path),
+    doc = findings_dict(result, volume.affine, input=str(input_path),
                         organ_map=result.extra.get("organ_message"), provenance=prov,
                         **(extra or {}))
+    write_findings_json(doc, out / "findings.json")
     return result
 
 

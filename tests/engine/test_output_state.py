@@ -128,12 +128,12 @@ def test_single_run_failing_over_an_existing_out_keeps_the_old_result(folder, mo
 
     before = files()
 
-    import engine.export as export
+    import engine.findings as findings
 
     def die(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export, "write_findings_json", die)
+    monkeypatch.setattr(findings, "write_findings_json", die)
     rc, err = _run(capsys, folder / "case1.nii.gz", "--model", model, "--out", out)
     assert rc == 2
     _one_error(err, "No space left")

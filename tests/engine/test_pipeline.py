@@ -109,7 +109,7 @@ def test_explain_cli_bad_input_exits_2_with_one_error_line(tmp_path, capsys):
 
 
 def test_scan_far_smaller_than_a_chest_runs_with_a_warning(tiny_model, tmp_path, capsys):
-    from engine.export import findings_dict
+    from engine.findings import findings_dict
 
     vol, organs = _scan()
     res = run(explain_scan(vol, organs=organs, model=tiny_model))

@@ -144,7 +144,7 @@ def test_pipeline_findings_json_cli_and_batch_carry_the_verdict(case, tiny_model
 
 
 def test_findings_json_operating_points_absent_without_card_entries(case, tiny_model):
-    from engine.export import findings_dict
+    from engine.findings import findings_dict
 
     res = run(explain_scan(case.volume, organs=from_phantom(case), model=tiny_model))
     d = findings_dict(res)

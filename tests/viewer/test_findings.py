@@ -135,7 +135,7 @@ def test_exports_csv_json_nifti_png(qtbot, window, volume, tmp_path):
     assert [r["label"] for r in rows] == [lab.name for lab in result.labels]
     assert float(rows[0]["probability"]) == 0.9
     doc = json.loads((out / "f.json").read_text())
-    assert doc["findings"][0]["organ_share"]["hirescam"] > 0.9
+    assert doc["labels"][0]["organ_share"]["hirescam"] > 0.9
     img = nib.load(out / "maps" / "hirescam" / "left_lung__nodule.nii.gz")
     assert img.shape == volume.shape
     np.testing.assert_allclose(img.affine, volume.affine, atol=1e-5)

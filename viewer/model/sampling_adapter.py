@@ -30,7 +30,6 @@ class _LazyModule:
 
 
 sampling = _LazyModule("engine.cam.sampling")  # numpy/scipy only: no torch
-localisation = _LazyModule("engine.cam.localisation")
 
 
 def preload() -> None:
@@ -114,13 +113,6 @@ def sample_on_grid(result, method: str, label: int, shape, affine) -> np.ndarray
     return sampling.sample_on_grid(result.maps[method][label], result.map_affine, affine, shape)
 
 
-def peak_world(result, label: int, method: str = "hirescam") -> np.ndarray:
-    """RAS mm of the maximum of a raw map: the centre of its peak cell."""
-    raw = result.maps[method][label]
-    idx = np.array(np.unravel_index(int(np.argmax(raw)), raw.shape), dtype=np.float64)
-    return idx @ result.map_affine[:3, :3].T + result.map_affine[:3, 3]
-
-
 def cell_size_mm(result) -> tuple[float, float, float]:
     """Size of one map cell in mm along the map's three axes (from the map affine)."""
     a = np.asarray(result.map_affine, float)[:3, :3]
@@ -135,26 +127,6 @@ def cell_at(result, ras) -> tuple[int, int, int] | None:
     if np.any(idx < 0) or np.any(idx >= np.asarray(shape)):
         return None
     return tuple(int(v) for v in idx)
-
-
-def organ_codes_on_map_grid(result, scan_affine: np.ndarray) -> np.ndarray | None:
-    """Organ code at each map voxel centre, or None without an organ map."""
-    if result.organ_map is None:
-        return None
-    shape = next(iter(result.maps.values())).shape[1:]
-    return localisation.organ_codes_on_map_grid(result.organ_map, scan_affine, result.map_affine, shape)
-
-
-def organ_mass_share(result, label: int, method: str, organ_codes: np.ndarray | None) -> float | None:
-    """Share of the positive map mass in the label's organ (engine.cam.localisation); None
-    without an organ map or when the map has no positive value (there is no mass to share, so
-    "0 %" would wrongly read as "all of it outside the organ")."""
-    if organ_codes is None:
-        return None
-    if not np.any(result.maps[method][label] > 0):
-        return None
-    return localisation.mass_in_organ(result.maps[method][label], organ_codes,
-                                      result.labels[label].organ_code)
 
 
 def raw_range(result, method: str, label: int, *, signed: bool, normalisation: str):
