@@ -1,4 +1,4 @@
-"""Label space of the bundled model (design section 4).
+"""Label space of the bundled model (the model card lists them; docs/model.md).
 
 Organ codes follow the HiResCAM paper's label maps: 1 right lung, 2 heart, 3 left lung.
 A label is ``"<organ>/<abnormality>"``; its organ is its *allowed region*.  Only the engine

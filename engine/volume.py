@@ -1,6 +1,6 @@
 """CTVolume: a CT scan as an int16 HU array with an exact voxel-to-RAS affine.
 
-Conventions (design section 3)
+Conventions (docs/architecture.md, "Geometry and display conventions")
 ------------------------------
 * World coordinates are patient **RAS+** millimetres (NIfTI's convention): +x toward the
   patient's Right, +y toward Anterior, +z toward Superior.  DICOM's LPS is converted on load

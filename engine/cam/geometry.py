@@ -1,4 +1,5 @@
-"""Where map voxels are in the patient: the map affine (design section 7).
+"""Where map voxels are in the patient: the map affine (docs/model.md,
+"Where a map voxel is").
 
 AxialNet maps come out of the network as (L, G, h, w): slice group g, then the two in-plane
 feature axes (along model-grid i and j).  They are stored like scans, in array order

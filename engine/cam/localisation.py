@@ -26,7 +26,7 @@ def organ_codes_on_map_grid(organ_map: np.ndarray, scan_affine: np.ndarray,
 
 def mass_in_organ(map3d: np.ndarray, organ_codes: np.ndarray, code: int) -> float:
     """Share of the positive map mass inside the organ: ``sum(relu(M)[organ]) / sum(relu(M))``
-    (design section 8, threshold-free); 0 when the map has no positive value."""
+    (threshold-free, docs/methods.md); 0 when the map has no positive value."""
     pos = np.maximum(np.asarray(map3d, dtype=np.float64), 0)
     total = float(pos.sum())
     if total <= 0:

@@ -93,7 +93,7 @@ def read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
 
 def _read_pixels(path: Path) -> tuple[Dataset, np.ndarray]:
     try:
-        with CappedFile(path) as f:  # no allocation beyond the file size (issue 6 fuzzing)
+        with CappedFile(path) as f:  # no allocation beyond the file size (docs/reliability.md, "Fuzzing")
             ds = pydicom.dcmread(f, force=True)
     except Exception as exc:  # pydicom raises many types on damaged files
         raise CorruptFileError(

@@ -108,8 +108,8 @@ class CappedFile:
     """A binary file whose ``read(n)`` never asks for more than the bytes left in it.
 
     CPython's ``BufferedReader.read(n)`` allocates ``n`` bytes before reading, so a damaged
-    DICOM length field (up to 4 GiB) made pydicom allocate that much for a tiny file (issue 6
-    fuzzing).  Use as ``with CappedFile(path) as f: pydicom.dcmread(f, ...)``.
+    DICOM length field (up to 4 GiB) made pydicom allocate that much for a tiny file (found by
+    fuzzing, docs/reliability.md).  Use as ``with CappedFile(path) as f: pydicom.dcmread(f, ...)``.
     """
 
     def __init__(self, path: Path) -> None:

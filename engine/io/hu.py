@@ -14,7 +14,7 @@ import numpy as np
 from engine.io.errors import NonFiniteValuesError, ValuesClippedWarning
 
 _I16 = np.iinfo(np.int16)
-#: integer rescale is exact in int64 for 32-bit stored values below this (issue-6 fuzzing)
+#: integer rescale is exact in int64 for 32-bit stored values below this (docs/reliability.md, "Fuzzing")
 _EXACT_LIMIT = 2**24
 
 
