@@ -146,6 +146,9 @@ class OverlayModel:
                                               normalisation=s.normalisation)
 
     def slice_rgba(self, view: str, index: int, method: str) -> np.ndarray | None:
+        """Filled overlay pixels; None when the overlay is off or drawn as contours."""
+        if not self.state.overlay_visible or self.state.map_style != "filled":
+            return None
         got = self.slice_values(view, index, method)
         if got is None:
             return None
@@ -155,17 +158,21 @@ class OverlayModel:
                          self.diverging(method))
 
     def values_at(self, ras: np.ndarray) -> dict[str, float]:
-        """Displayed value of each method (and the difference) at one world point."""
+        """Displayed value of each method at one world point."""
+        got = self.values_at_points(np.asarray(ras, dtype=np.float64).reshape(1, 3))
+        return {k: (v if k == "units" else float(v[0])) for k, v in got.items()}
+
+    def values_at_points(self, pts: np.ndarray) -> dict:
+        """Displayed values of each method at world points (N, 3): {method: (N,), "units": str}."""
         if not self.has_map():
             return {}
         s = self.state
-        pts = np.asarray(ras, dtype=np.float64).reshape(1, 3)
-        out = {}
+        out: dict = {}
         for m in ("hirescam", "gradcam"):
-            v, _, _, units = sampling_adapter.sample(s.result, m, s.label, pts, signed=s.signed,
-                                                     normalisation=s.normalisation)
-            out[m] = float(v.reshape(-1)[0])
-        out["units"] = units  # type: ignore[assignment]
+            v, _, _, units = sampling_adapter.sample(s.result, m, s.label, np.asarray(pts, np.float64),
+                                                     signed=s.signed, normalisation=s.normalisation)
+            out[m] = np.asarray(v, np.float64).reshape(-1)
+        out["units"] = units
         return out
 
     # -- organs -------------------------------------------------------------------------

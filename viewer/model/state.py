@@ -36,6 +36,15 @@ findings                         the findings of ``result`` (``viewer.model.find
                                  a tuple; empty until the model has run)
 organs                           where the organ map of the scan comes from: a label-map path,
                                  or None (the engine segments the lungs and heart)
+truth, show_truth                ground truth of the scan (``engine.truth.GroundTruth`` or None;
+                                 reset per scan) and whether its lesion outlines are drawn
+truth_stats                      per label: each method's share of positive map mass in the true
+                                 lesion and its peak's distance from it (``engine.truth.readouts``)
+overlay_visible, map_style       heat map on/off (key O); "filled" | "contours" (isolines at
+                                 ``contour_levels``, fractions of the colour range)
+tool                             what a left drag on a slice does: "pan" | "ruler" | "ellipse" |
+                                 "rectangle"
+show_info                        patient / series text in the view corners
 model, device                    the model to run (None: the bundled one; a weights path or a
                                  loaded model) and the device (None: the best available)
 """
@@ -63,6 +72,8 @@ NORMALISATION_TITLES = {
     "none": "none (logit contribution)",
 }
 MAP_DISPLAYS = ("smooth", "cells")
+MAP_STYLES = ("filled", "contours")
+TOOLS = ("pan", "ruler", "ellipse", "rectangle")
 LAYOUTS = ("quad", "single")
 VIEWS = ("axial", "coronal", "sagittal")
 COLORMAPS = ("inferno", "magma", "viridis", "plasma", "turbo", "CET-L3")
@@ -197,6 +208,14 @@ class ViewerState:
     clip3d_flip = Field(False, bool)
     organs3d_hidden = Field(frozenset(), _codes)
     findings = Field((), tuple)
+    truth = Field(None)
+    show_truth = Field(True, bool)
+    truth_stats = Field(None)
+    overlay_visible = Field(True, bool)
+    map_style = Field("filled", _choice(MAP_STYLES))
+    contour_levels = Field((0.25, 0.5, 0.75), lambda v: tuple(sorted(_unit(x) for x in v)))
+    tool = Field("pan", _choice(TOOLS))
+    show_info = Field(True, bool)
     organs = Field(None)
     model = Field(None)
     device = Field(None)
@@ -221,6 +240,8 @@ class ViewerState:
     def set_scan(self, volume: Any, scan_id: str) -> None:
         """Show a new scan: clears the result, its findings and the selection, centres the cursor."""
         self.findings = ()
+        self.truth_stats = None
+        self.truth = None
         self.result = None
         self.label = None
         self.show_anyway = False
