@@ -99,8 +99,8 @@ def _organs_arg(job: ScanJob, opts: BatchOptions):
 
 # -- one scan ------------------------------------------------------------------------------------
 def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
-                device: str | None = None, series: str | None = None, model=None,
-                organs=None, labels=None, methods=METHODS, progress=None, extra=None):
+                 device: str | None = None, series: str | None = None, model=None,
+                 organs=None, labels=None, methods=METHODS, progress=None, extra=None):
     """Explain one scan into ``out``; returns the ExplainResult.
 
     ``extra``: more top-level fields for findings.json (the batch adds the scan ``id``).
@@ -181,9 +181,9 @@ def _scaled_progress(progress: Callable[[Any], None] | None):
     return report
 
 
-def explain_scan_job(job: ScanJob, out_dir: str | Path, opts: BatchOptions, *, model: Any = None,
-                progress: Callable[[Any], None] | None = None, skip_complete: bool = True,
-                worker: str = "") -> JobOutcome:
+def explain_scan_job(job: ScanJob, out_dir: str | Path, opts: BatchOptions, *,
+                     model: Any = None, progress: Callable[[Any], None] | None = None,
+                     skip_complete: bool = True, worker: str = "") -> JobOutcome:
     """Explain one scan into ``out_dir/<job.id>`` atomically; never raises for a bad scan.
 
     ``model``: a LoadedModel (loaded once by the caller) or None to load ``opts.model``
