@@ -232,7 +232,7 @@ def explain_scan_job(job: ScanJob, out_dir: str | Path, opts: BatchOptions, *,
                           top_p, worker, timings, suit.get("ok"), "; ".join(suit.get("reasons", [])))
     except Exception as exc:  # one bad scan must not stop the batch; the message says what
         return JobOutcome(job.id, job.path, "failed", time.perf_counter() - t0,
-                          naming(_failure(exc), job.path), worker=worker)
+                          naming(_failure(exc), job.path, exc), worker=worker)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

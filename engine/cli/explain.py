@@ -71,7 +71,7 @@ def _single(args, labels, methods) -> int:
     except (CTCamError, ValueError, OSError) as exc:
         if not args.quiet:
             print(file=sys.stderr)
-        text = naming(str(exc), args.input[0]) if not isinstance(exc, OSError) else (
+        text = naming(str(exc), args.input[0], exc) if not isinstance(exc, OSError) else (
             f"cannot write the results into --out {args.out} ({exc}); check free space and "
             "permissions")
         print(f"error: {text}".replace("\n", " "), file=sys.stderr)

@@ -12,13 +12,19 @@ class ModelError(CTCamError):
 class ModelCardError(ModelError):
     """The model card (JSON) is missing, unreadable, incomplete or inconsistent."""
 
+    about_input = False
+
 
 class ModelWeightsError(ModelError):
     """The weights file is missing, not safetensors, or does not match its card."""
 
+    about_input = False
+
 
 class DeviceError(ModelError):
     """The requested compute device is not available."""
+
+    about_input = False
 
 
 class PreprocessError(ModelError):
