@@ -19,13 +19,15 @@ from engine.operating import NO_OPERATING_POINT
 from engine.results import METHODS
 from viewer.model.findings import Finding, pretty
 from viewer.model.state import ViewerState
+from viewer.model.truth_readout import readout_html, truth_status
 from viewer.qt.findings_banner import FindingsBanner
 
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 INDEX_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 POSITIVE_ROLE = QtCore.Qt.ItemDataRole.UserRole + 3
-COLUMNS = ["Finding", "Probability", "Call", "In organ (HiResCAM)", "In organ (Grad-CAM)"]
+COLUMNS = ["Finding", "Probability", "Call", "In organ (HiResCAM)", "In organ (Grad-CAM)", "Truth"]
 CALL_COLUMN = 2
+TRUTH_COLUMN = 5  # shown only when the scan's ground truth is known
 COLUMN_TIPS = [
     "Organ and abnormality (a label of the model card)",
     "The model's raw probability for this finding",
@@ -34,7 +36,20 @@ COLUMN_TIPS = [
     "Where the HiResCAM evidence lies: of this finding's positive HiResCAM heat-map mass, the "
     "share inside the organ where the abnormality can be (high: the model looked in the "
     "right organ; low: its evidence lies elsewhere)",
-    "The same share for the Grad-CAM heat map"]
+    "The same share for the Grad-CAM heat map",
+    "Ground truth: whether the finding is truly present in this scan (demo, phantom or masks you opened)"]
+
+
+def _truth_icon() -> QtGui.QIcon:
+    pm = QtGui.QPixmap(10, 10)
+    pm.fill(QtCore.Qt.GlobalColor.transparent)
+    p = QtGui.QPainter(pm)
+    p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    p.setBrush(QtGui.QColor(255, 64, 255))
+    p.setPen(QtCore.Qt.PenStyle.NoPen)
+    p.drawEllipse(1, 1, 8, 8)
+    p.end()
+    return QtGui.QIcon(pm)
 
 
 def call_text(f: Finding) -> str:
@@ -151,6 +166,9 @@ class FindingsPanel(QtWidgets.QWidget):
         # so a label set before ``set_findings`` never reads another result's findings.
         state.events.connect("result", lambda _r: self.set_findings(None))
         state.events.connect("show_anyway", lambda _v: self.tree.viewport().update())
+        state.events.connect("truth", self._show_truth)
+        state.events.connect("truth_stats", self._show_truth)
+        self.tree.setColumnHidden(TRUTH_COLUMN, True)
 
     def greyed(self) -> bool:
         """Probabilities are drawn grey while the scan is unsuitable and not shown anyway."""
@@ -203,6 +221,7 @@ class FindingsPanel(QtWidgets.QWidget):
                     it.setToolTip("No positive map values (or no organ map): nothing to locate")
                 it.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 items.append(it)
+            items.append(QtGui.QStandardItem())  # Truth, filled by _show_truth
             for it in items:
                 it.setEditable(False)
                 it.setData(f.index, INDEX_ROLE)
@@ -216,6 +235,29 @@ class FindingsPanel(QtWidgets.QWidget):
         for c in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(c)
         self.tree.setColumnWidth(1, max(104, self.tree.columnWidth(1)))
+        self._show_truth()
+
+    def _show_truth(self, _v=None) -> None:
+        """Fill the Truth column (hidden without truth) and refresh the readout."""
+        truth = self.state.truth
+        self.tree.setColumnHidden(TRUTH_COLUMN, truth is None)
+        for r in range(self.model.rowCount()):
+            parent = self.model.item(r, 0)
+            for c in range(parent.rowCount()):
+                it = parent.child(c, TRUTH_COLUMN)
+                f = next((f for f in self.findings if f.index == parent.child(c, 0).data(INDEX_ROLE)), None)
+                status = truth_status(truth, f.name) if f is not None else None
+                it.setText({"present": "✔ present", "absent": "absent"}.get(status, ""))
+                it.setData({"present": 2, "absent": 0}.get(status, 1), SORT_ROLE)
+                it.setForeground(QtGui.QBrush(QtGui.QColor(200, 40, 200) if status == "present" else
+                                              QtGui.QColor(130, 130, 130)))
+                name = parent.child(c, 0)  # a magenta dot before the name: visible however narrow
+                name.setIcon(_truth_icon() if status == "present" else QtGui.QIcon())
+                name.setToolTip(f.name + (f" — truth: {status}" if status else "") if f is not None else "")
+        if truth is not None:
+            self.tree.resizeColumnToContents(TRUTH_COLUMN)
+        if self.state.label is not None:
+            self._on_state_label(self.state.label)
 
     def proxy_index_of(self, label: int) -> QtCore.QModelIndex:
         for r in range(self.proxy.rowCount()):
@@ -252,4 +294,5 @@ class FindingsPanel(QtWidgets.QWidget):
                 parts.append(f"{title}: {'—' if s is None else f'{100 * s:.0f}%'}")
             self.readout.setText(
                 f"<b>{pretty(f.organ)} — {pretty(f.abnormality)}</b>, p = {f.probability:.2f}<br>"
-                f"Positive map mass inside the {pretty(f.organ).lower()}: {'; '.join(parts)}")
+                f"Positive map mass inside the {pretty(f.organ).lower()}: {'; '.join(parts)}"
+                + (f"<br>{t}" if (t := readout_html(self.state.truth, self.state.truth_stats, f.name)) else ""))

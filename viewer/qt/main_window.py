@@ -12,7 +12,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from engine.errors import naming
 from engine.resources import demo_case_path, demo_organs_path
 from viewer.model import jobs
-from viewer.model.findings import pretty
 from viewer.model.overlay import OverlayModel
 from viewer.model.state import ViewerState
 from viewer.qt.controls import Controls
@@ -54,6 +53,9 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self._docks()
         self._status_bar()
         self._menus()
+        from viewer.qt.reading_tools import ReadingTools
+
+        self.reading_tools = ReadingTools(self)
 
         self.runner.progress.connect(self._on_progress)
         self.runner.started.connect(self._on_job_started)
@@ -248,26 +250,9 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self._update_probe()
 
     def _update_probe(self, _v=None) -> None:
-        s = self.state
-        vol = s.volume
-        if vol is None:
-            self.probe_label.setText("")
-            return
-        ijk = s.cursor_index()
-        x, y, z = s.cursor
-        hu = int(vol.hu[tuple(ijk)])
-        parts = [f"RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm", f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})", f"{hu} HU"]
-        organ = self.overlay.organ_at(ijk)
-        if organ:
-            parts.append(pretty(organ))
-        vals = self.overlay.values_at(s.cursor)
-        if vals:
-            from viewer.model.sampling_adapter import cell_at
+        from viewer.model.probe import probe_text
 
-            cell = cell_at(s.result, s.cursor)
-            where = f"  (map cell {cell[0]}, {cell[1]}, {cell[2]})" if cell is not None else ""
-            parts.append(f"HiResCAM {vals['hirescam']:.3g}  Grad-CAM {vals['gradcam']:.3g}{where}")
-        self.probe_label.setText("   |   ".join(parts))
+        self.probe_label.setText(probe_text(self.state, self.overlay))
 
     def set_layout(self, key: str) -> None:
         if key == "compare":

@@ -15,6 +15,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from viewer.model import geometry
 from viewer.model.state import METHOD_TITLES, WL_PRESETS, ViewerState
+from viewer.qt.slice_viewbox import SliceViewBox
+
+__all__ = ["SliceView", "SliceViewBox"]
 
 VIEW_TITLES = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
 # Slicer's view colours, used for the title bar accent
@@ -23,58 +26,6 @@ PRESET_KEYS = {QtCore.Qt.Key.Key_1: "lung", QtCore.Qt.Key.Key_2: "mediastinum",
                QtCore.Qt.Key.Key_3: "soft tissue", QtCore.Qt.Key.Key_4: "bone"}
 STEP_KEYS = {QtCore.Qt.Key.Key_Up: 1, QtCore.Qt.Key.Key_Right: 1, QtCore.Qt.Key.Key_Down: -1,
              QtCore.Qt.Key.Key_Left: -1, QtCore.Qt.Key.Key_PageUp: 10, QtCore.Qt.Key.Key_PageDown: -10}
-
-
-class SliceViewBox(pg.ViewBox):
-    """A ViewBox whose mouse gestures are those of a radiology viewer."""
-
-    cursorRequested = QtCore.Signal(float, float)  # scene x, y
-    stepRequested = QtCore.Signal(int)
-    windowLevelDrag = QtCore.Signal(float, float)  # screen dx, dy in pixels
-    resetRequested = QtCore.Signal()
-
-    def __init__(self) -> None:
-        super().__init__(lockAspect=True, invertX=True, enableMenu=False, defaultPadding=0.0)
-
-    def mouseClickEvent(self, ev) -> None:
-        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
-            ev.accept()
-            if ev.double():
-                self.resetRequested.emit()
-                return
-            p = self.mapToView(ev.pos())
-            self.cursorRequested.emit(p.x(), p.y())
-        else:
-            ev.ignore()
-
-    def mouseDragEvent(self, ev, axis=None) -> None:
-        button = ev.button()
-        mods = ev.modifiers()
-        if button == QtCore.Qt.MouseButton.LeftButton and mods & QtCore.Qt.KeyboardModifier.ShiftModifier:
-            ev.accept()
-            p = self.mapToView(ev.pos())
-            self.cursorRequested.emit(p.x(), p.y())
-        elif button == QtCore.Qt.MouseButton.RightButton:
-            ev.accept()
-            d = ev.screenPos() - ev.lastScreenPos()
-            self.windowLevelDrag.emit(d.x(), d.y())
-        elif button == QtCore.Qt.MouseButton.MiddleButton:
-            ev.accept()
-            dy = (ev.screenPos() - ev.lastScreenPos()).y()
-            s = 1.01 ** dy
-            center = self.mapToView(ev.buttonDownPos(button))
-            self.scaleBy(x=s, y=s, center=center)
-        else:  # left drag pans
-            super().mouseDragEvent(ev, axis)
-
-    def wheelEvent(self, ev, axis=None) -> None:
-        if ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)
-            return
-        ev.accept()
-        delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
-        if delta:
-            self.stepRequested.emit(1 if delta > 0 else -1)
 
 
 def _overlay_label(parent: QtWidgets.QWidget, align: QtCore.Qt.AlignmentFlag, bold: bool = False) -> QtWidgets.QLabel:
@@ -107,6 +58,7 @@ class SliceView(QtWidgets.QWidget):
         self._flush_timer.setInterval(0)
         self._flush_timer.timeout.connect(self.flush)
         self._fit = True  # keep the image fitted to the view until the user zooms or pans
+        self.draw_hooks: list = []  # callables(needs: set[str]) run at the end of flush()
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(160, 160)
 
@@ -159,7 +111,8 @@ class SliceView(QtWidgets.QWidget):
         ev.connect("window", self._on_wl)
         ev.connect("level", self._on_wl)
         for name in ("result", "label", "method", "opacity", "threshold", "colormap",
-                     "signed", "normalisation", "side_by_side", "show_anyway", "map_display"):
+                     "signed", "normalisation", "side_by_side", "show_anyway", "map_display",
+                     "overlay_visible", "map_style", "contour_levels"):
             ev.connect(name, self._on_overlay_change)
         ev.connect("outlines", self._on_outline_change)
         ev.connect("result", self._on_outline_change)
@@ -175,7 +128,7 @@ class SliceView(QtWidgets.QWidget):
         ev = self.state.events
         for name in ("volume", "cursor", "window", "level", "result", "label", "method", "opacity",
                      "threshold", "colormap", "signed", "normalisation", "outlines", "side_by_side",
-                     "show_anyway", "map_display"):
+                     "show_anyway", "map_display", "overlay_visible", "map_style", "contour_levels"):
             for cb in (self._on_volume, self._on_cursor, self._on_wl, self._on_overlay_change,
                        self._on_outline_change):
                 ev.disconnect(name, cb)
@@ -262,6 +215,8 @@ class SliceView(QtWidgets.QWidget):
             self._draw_outlines()
         if needs & {"text", "overlay", "ct"}:
             self._update_text()
+        for hook in self.draw_hooks:  # reading tools (viewer.qt.slice_tools) draw after the view
+            hook(needs)
 
     def _draw_overlay(self) -> None:
         rgba = None
