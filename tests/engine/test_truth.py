@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from engine.io.nifti import write_nifti
-from engine.truth import (TruthError, distance_to_mask, find_truth_folder, label_from_name, lesion_fraction,
-                          mass_in_lesion, read_truth, resample_nearest)
+from engine.truth import (
+    TruthError,
+    distance_to_mask,
+    find_truth_folder,
+    label_from_name,
+    lesion_fraction,
+    mass_in_lesion,
+    read_truth,
+    resample_nearest,
+)
 from engine.volume import CTVolume
 
 
