@@ -269,3 +269,21 @@ def test_annotated_screenshot(qtbot, window, volume, tmp_path):
     export_dialog(window, str(path), 1200)
     qtbot.waitUntil(lambda: path.exists() and not window.runner.is_busy("export"), timeout=5000)
     assert QtGui.QImage(str(path)).width() == 1200
+
+
+def test_html_report_with_truth(qtbot, window, volume, tmp_path):
+    from viewer.qt.annotated_export import export_report
+
+    mask = lesion_mask(volume)
+    write_nifti(tmp_path / "left_lung__nodule.nii.gz", mask.astype(np.uint8), volume.affine)
+    open_with_truth(qtbot, window, volume, tmp_path, tmp_path / "left_lung__nodule.nii.gz")
+    show_result(window, make_result(volume))
+    qtbot.waitUntil(lambda: window.state.truth_stats is not None, timeout=10000)
+    window.findings_panel.select_label(0)
+    path = tmp_path / "report.html"
+    export_report(window, str(path))
+    qtbot.waitUntil(lambda: path.exists() and not window.runner.is_busy("export"), timeout=10000)
+    text = path.read_text(encoding="utf-8")
+    assert "Left lung — Nodule" in text and "90.0%" in text and "present" in text
+    assert "data:image/png;base64," in text and "synthetic chest CT phantoms" in text
+    assert "peak 0.0 mm" in text  # HiResCAM's peak cell lies on the true lesion

@@ -159,3 +159,31 @@ def export_dialog(window, path: str | None = None, width: int | None = None) -> 
     image = render_annotated(window, width)
     window.runner.submit("export", lambda: jobs.save_image_job(image, path), window._on_exported,
                          scan_id=None, description="Saving screenshot")
+
+
+def export_report(window, path: str | None = None) -> None:
+    """File > Export > Report (HTML): findings, truth and the annotated key image in one file."""
+    from viewer.model.report_html import report_html
+
+    if window.state.result is None:
+        window.show_error("export", "Nothing to report yet: open a scan and wait for the model to finish.")
+        return
+    if path is None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(window, "Save report", str(Path(window._last_dir()) / "ctcam-report.html"),
+                                                        "HTML (*.html)")
+        if not path:
+            return
+    buf = QtCore.QBuffer()
+    buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    render_annotated(window, 1600).save(buf, "PNG")
+    s, r = window.state, window.state.result
+    text = report_html(source=s.volume.meta.get("source_path"), card=r.card, findings=list(window.findings),
+                       suitability=getattr(r, "suitability", None), truth=s.truth, truth_stats=s.truth_stats,
+                       images=[("Views at the selected finding", bytes(buf.data()))])
+    window.runner.submit("export", lambda: _write(text, path), window._on_exported, scan_id=None,
+                         description="Saving report")
+
+
+def _write(text: str, path: str) -> list[str]:
+    Path(path).write_text(text, encoding="utf-8")
+    return [path]

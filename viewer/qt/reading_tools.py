@@ -118,6 +118,9 @@ class ReadingTools(QtCore.QObject):
         self.annotated_action = QtGui.QAction("Screenshot with finding, method and colour bar (PNG)…", w)
         self.annotated_action.triggered.connect(lambda: annotated_export.export_dialog(w))
         export.insertAction(export.actions()[1] if len(export.actions()) > 1 else None, self.annotated_action)
+        self.report_action = QtGui.QAction("Report (HTML, self-contained)…", w)
+        self.report_action.triggered.connect(lambda: annotated_export.export_report(w))
+        export.addAction(self.report_action)
         for a in self.actions.values():
             a.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
 

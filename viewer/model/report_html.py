@@ -1,0 +1,54 @@
+"""A per-scan report as one self-contained HTML file (images inlined), Qt-free.
+
+Scan and model identification, the suitability verdict, every finding with its probability,
+operating point, in-organ shares and (when the truth is known) the truth and the maps'
+agreement with the true lesion, the key image (an annotated screenshot) and the model card's
+caveat about synthetic training data.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from viewer.model.findings import pretty
+from viewer.model.truth_readout import truth_status
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.0f}%"
+
+
+def report_html(*, source: str | None, card: dict, findings, suitability: dict | None, truth=None,
+                truth_stats: dict | None = None, images: list[tuple[str, bytes]] = ()) -> str:
+    e = html.escape
+    rows = []
+    for f in sorted(findings, key=lambda f: -f.probability):
+        status = truth_status(truth, f.name) or ""
+        st = (truth_stats or {}).get(f.name, {})
+        lesion = "; ".join(f"{t} {_pct(st[m].get('in_lesion'))}, peak {st[m]['peak_mm']:.1f} mm"
+                           for m, t in (("hirescam", "HiResCAM"), ("gradcam", "Grad-CAM")) if m in st)
+        call = "—" if f.positive is None else ("POSITIVE" if f.positive else "negative") + f" (≥ {100 * f.threshold:.0f}%)"
+        rows.append(f"<tr><td>{e(pretty(f.organ))} — {e(pretty(f.abnormality))}</td><td>{100 * f.probability:.1f}%</td>"
+                    f"<td>{e(call)}</td><td>{_pct(f.organ_share.get('hirescam'))}</td>"
+                    f"<td>{_pct(f.organ_share.get('gradcam'))}</td><td>{e(status)}</td><td>{e(lesion)}</td></tr>")
+    verdict = "not assessed" if not suitability else ("suitable" if suitability.get("ok") else "NOT suitable")
+    reasons = "".join(f"<li>{e(str(r))}</li>" for r in (suitability or {}).get("reasons", []) or [])
+    figs = "".join(f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="{e(cap)}">'
+                   f"<figcaption>{e(cap)}</figcaption></figure>" for cap, png in images)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>ctcam report — {e(Path(str(source or 'scan')).name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;font-size:14px}}td,th{{border:1px solid #bbb;padding:3px 6px}}
+th{{background:#eee}}img{{max-width:100%}}.caveat{{background:#fff3cd;padding:8px}}</style></head>
+<body><h1>ctcam report</h1>
+<p>Scan: <code>{e(str(source))}</code><br>Model: {e(str(card.get('name')))} version {e(str(card.get('version')))}</p>
+<p>Suitability: <b>{verdict}</b></p><ul>{reasons}</ul>
+<h2>Findings</h2>
+<table><tr><th>Finding</th><th>Probability</th><th>Call</th><th>In organ HiResCAM</th><th>In organ Grad-CAM</th>
+<th>Truth</th><th>Map mass in the true lesion, peak distance</th></tr>{''.join(rows)}</table>
+<h2>Key image</h2>{figs}
+<p class="caveat">{e(str(card.get('synthetic_data_statement') or 'Research tool; not a medical device.'))}</p>
+</body></html>
+"""
