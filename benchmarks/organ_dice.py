@@ -5,7 +5,10 @@ Prints per-seed Dice and time, then mean / min per organ beside the targets, for
 default label prevalence (0.3, so effusions, consolidations, masses are common) and, with
 ``--prevalence 0``, for healthy chests.
 
-Usage: python benchmarks/organ_dice.py [--seeds 20] [--prevalence 0.3]
+``--baseline REV`` also runs the segmentation of git revision REV on the same phantoms
+and prints its Dice and time beside (per seed and in the summary).
+
+Usage: python benchmarks/organ_dice.py [--seeds 20] [--prevalence 0.3] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -30,22 +33,30 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--prevalence", type=float, default=0.3)
+    p.add_argument("--baseline", help="git revision to run beside (e.g. HEAD~3)")
     a = p.parse_args(argv)
-    rows = []
-    print(f"{'seed':>5}{'right':>8}{'heart':>8}{'left':>8}{'time s':>8}  findings")
+    impls = {"now": segment}
+    if a.baseline:
+        from organ_speed import baseline_segment
+
+        impls = {a.baseline: baseline_segment(a.baseline), **impls}
+    rows: dict[str, list] = {k: [] for k in impls}
+    print(f"{'seed':>5} {'code':<8}{'right':>8}{'heart':>8}{'left':>8}{'time s':>8}  findings")
     for seed in range(a.seeds):
         c = generate(seed, "small", prevalence=a.prevalence)
-        t = time.perf_counter()
-        res = segment(c.volume)
-        dt = time.perf_counter() - t
-        d = [dice(res.labelmap == code, c.organs == code) for code, _ in TARGETS.values()]
-        rows.append(d)
-        print(f"{seed:>5}{d[0]:>8.3f}{d[1]:>8.3f}{d[2]:>8.3f}{dt:>8.2f}  {','.join(k for k, v in c.labels.items() if v)}")
-    arr = np.array(rows)
+        for label, fn in impls.items():
+            t = time.perf_counter()
+            res = fn(c.volume)
+            dt = time.perf_counter() - t
+            d = [dice(res.labelmap == code, c.organs == code) for code, _ in TARGETS.values()]
+            rows[label].append(d + [dt])
+            print(f"{seed:>5} {label:<8}{d[0]:>8.3f}{d[1]:>8.3f}{d[2]:>8.3f}{dt:>8.2f}  {','.join(k for k, v in c.labels.items() if v)}")
     print(f"\nprevalence {a.prevalence}, {a.seeds} seeds, size small")
-    print(f"{'organ':<12}{'mean':>8}{'min':>8}{'target':>8}{'mean-target':>13}")
-    for col, (name, (_, target)) in enumerate(TARGETS.items()):
-        print(f"{name:<12}{arr[:, col].mean():>8.3f}{arr[:, col].min():>8.3f}{target:>8.2f}{arr[:, col].mean() - target:>+13.3f}")
+    print(f"{'organ':<12}{'code':<8}{'mean':>8}{'min':>8}{'target':>8}{'mean-target':>13}")
+    for col, (name, (_, target)) in enumerate(list(TARGETS.items()) + [("time s", (0, float("nan")))]):
+        for label in impls:
+            arr = np.array(rows[label])[:, col]
+            print(f"{name:<12}{label:<8}{arr.mean():>8.3f}{arr.min():>8.3f}{target:>8.2f}{arr.mean() - target:>+13.3f}")
     return 0
 
 
