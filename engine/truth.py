@@ -60,6 +60,14 @@ def find_truth_folder(scan_path: str | Path | None) -> Path | None:
     return None
 
 
+def shipped_organ_map(scan_path: str | Path | None) -> str | None:
+    """The organ map that ships with a scan (ctcam codes), or None: ``organs.nii.gz`` in the
+    phantom folder of :func:`find_truth_folder` (the bundled demo, ``ctcam phantom --out``).
+    The viewer uses it instead of segmenting; ``ctcam explain`` only with ``--organs``."""
+    folder = find_truth_folder(scan_path)
+    return str(folder / "organs.nii.gz") if folder is not None and (folder / "organs.nii.gz").is_file() else None
+
+
 def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from engine.io.nifti_limits import load_bounded
 

@@ -106,3 +106,16 @@ def test_readouts_by_hand():
     assert distance_to_mask(inside, mask, vol.affine) == 0.0
     far = vol.world(np.array([5, 5, 7.0]))  # 4 slices of 2.5 mm above the lesion
     assert np.isclose(distance_to_mask(far, mask, vol.affine), 10.0)
+
+
+def test_shipped_organ_map_only_in_a_phantom_folder(tmp_path):
+    from engine.resources import demo_case_path, demo_organs_path
+    from engine.truth import shipped_organ_map
+
+    if demo_organs_path().exists():
+        assert shipped_organ_map(demo_case_path()) == str(demo_organs_path())
+    (tmp_path / "organs.nii.gz").write_bytes(b"")
+    assert shipped_organ_map(tmp_path / "scan.nii.gz") is None  # no labels.json: not ours
+    (tmp_path / "labels.json").write_text("{}")
+    assert shipped_organ_map(tmp_path / "scan.nii.gz") == str(tmp_path / "organs.nii.gz")
+    assert shipped_organ_map(None) is None

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.errors import naming
-from engine.resources import demo_case_path, demo_organs_path
+from engine.resources import demo_case_path
 from viewer.model import jobs
 from viewer.model.overlay import OverlayModel
 from viewer.model.state import ViewerState
@@ -140,8 +140,7 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
 
     # -- opening ------------------------------------------------------------------------
     def open_demo(self) -> None:
-        organs = demo_organs_path()
-        self.open_path(str(demo_case_path()), organs=str(organs) if organs.exists() else None)
+        self.open_path(str(demo_case_path()))  # with its shipped organ map, when present
 
     def open_file_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -155,7 +154,14 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str, *, series: str | None = None, organs=None) -> None:
-        """Open a NIfTI file or DICOM folder in a worker (asks which series if several)."""
+        """Open a NIfTI file or DICOM folder in a worker (asks which series if several).
+
+        ``organs``: an organ label map for it; by default the one that ships with the scan
+        (the demo's, a phantom folder's), else the model job segments the organs."""
+        if organs is None:
+            from engine.truth import shipped_organ_map
+
+            organs = shipped_organ_map(path)
         self.state.organs = organs
         if Path(path).is_dir() and series is None:
             self.runner.submit("load", lambda: jobs.list_series_job(path),
