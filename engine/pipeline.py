@@ -35,6 +35,12 @@ _STAGES: dict[str, tuple[float, float]] = {
 
 _MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
 
+# Load the model in a thread while the organ map is made.  Off: on the shared 2-core machine
+# with both cores busy it made organs + model slower (2.42 s against 1.97 s one after the
+# other, benchmarks/organs_model_overlap.py; the torch import holds the interpreter lock);
+# that benchmark measures it again on another machine.
+OVERLAP_MODEL_LOAD = False
+
 
 def _progress(stage: str, within: float = 0.0, message: str = "") -> Progress:
     lo, hi = _STAGES[stage]
@@ -57,6 +63,12 @@ def get_model(model: Any = None, device: str | None = None):
     return _MODEL_CACHE[key]
 
 
+def _timed_get_model(model: Any, device: str | None):
+    t = time.perf_counter()
+    loaded = get_model(model, device)
+    return loaded, time.perf_counter() - t
+
+
 def device_name(device: Any) -> str:
     """Human name of a torch device: "CPU" or the GPU's product name."""
     import torch
@@ -69,7 +81,7 @@ def device_name(device: Any) -> str:
     return "CPU"
 
 
-def _organ_stage(volume: CTVolume, organs: Any) -> tuple[np.ndarray | None, str]:
+def _organ_stage(volume: CTVolume, organs: Any, cancel: Callable[[], bool] | None = None) -> tuple[np.ndarray | None, str]:
     """Organ label map on the scan grid: given array, a label-map file, or segmentation."""
     if organs is False:
         return None, "organ map not requested"
@@ -81,7 +93,7 @@ def _organ_stage(volume: CTVolume, organs: Any) -> tuple[np.ndarray | None, str]
 
     if organs is not None:
         return organ_mod.from_labelmap(organs, volume), f"organ map from {organs}"
-    seg = organ_mod.segment(volume)
+    seg = organ_mod.segment(volume, cancel)
     return seg.labelmap, seg.message
 
 
@@ -143,18 +155,33 @@ def explain_scan(
     timings["load"] = time.perf_counter() - t
     check()
 
-    # -- organs --------------------------------------------------------------------------
+    # -- organs (and the model's loading beside them) ------------------------------------
     yield _progress("organs", 0.0, "organ map")
     t = time.perf_counter()
-    organ_map, organ_message = _organ_stage(volume, organs)
+    pending = None
+    if OVERLAP_MODEL_LOAD and organs is not False and (model is None or isinstance(model, (str, Path))):
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="ctcam-model-load")
+        pending = pool.submit(_timed_get_model, model, device)
+        pool.shutdown(wait=False)
+    try:
+        organ_map, organ_message = _organ_stage(volume, organs, cancel)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
     timings["organs"] = time.perf_counter() - t
     check()
 
     # -- model ---------------------------------------------------------------------------
     yield _progress("model", 0.0, "loading model")
     t = time.perf_counter()
-    loaded = get_model(model, device)
-    timings["model"] = time.perf_counter() - t
+    if pending is not None:
+        loaded, timings["model_load"] = pending.result()  # its own duration, overlapping the organs
+    else:
+        loaded = get_model(model, device)
+    timings["model"] = time.perf_counter() - t  # the wait after the organ map
     check()
     warnings = [str(w) for w in volume.meta.get("warnings", [])]
     too_small = coverage_warning(volume, loaded.card)

@@ -83,7 +83,11 @@ def from_labelmap(path_or_array, volume: CTVolume, mapping: dict[int, int] | str
         resampled = data
     else:
         data, affine = canonicalize(data, affine)
-        resampled = _nearest(data, np.linalg.inv(affine) @ volume.affine, volume.shape)
+        m = np.linalg.inv(affine) @ volume.affine
+        if data.shape == volume.shape and np.allclose(m, np.eye(4), atol=1e-4):
+            resampled = data  # on the scan's grid already (e.g. the demo's organs.nii.gz)
+        else:
+            resampled = _nearest(data, m, volume.shape)
     lut = _lut(mapping, int(resampled.max()) if resampled.size else 0)
     return lut[resampled]
 
