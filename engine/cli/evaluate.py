@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine import evaluate as evaluation
 from engine.errors import CTCamError
+from engine.resources import bundled_model_paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     models = {
         "base": tuple(Path(v) for v in a.base) if a.base else evaluation.base_model_paths(),
-        "mask": tuple(Path(v) for v in a.mask) if a.mask else evaluation.bundled_model_paths(),
+        "mask": tuple(Path(v) for v in a.mask) if a.mask else bundled_model_paths(),
     }
     if a.only:
         models = {a.only: models[a.only]}

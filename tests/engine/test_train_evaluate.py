@@ -54,3 +54,21 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
     update_cards(result, models)
     lm = load_model(*models["mask"])  # sha256 still matches after the card update
     assert lm.card["metrics"]["test"]["n_cases"] == 6
+
+
+def test_evaluate_cli_defaults_to_the_bundled_and_base_models(tmp_path, monkeypatch):
+    from engine import evaluate as evaluation
+    from engine.cli.evaluate import main
+    from engine.resources import bundled_model_paths
+
+    seen = {}
+
+    def fake(models, out, *args):
+        seen.update(models)
+        return {"n_cases": 0, "models": {}}
+
+    monkeypatch.setattr(evaluation, "evaluate", fake)
+    assert main(["--out", str(tmp_path)]) == 0
+    assert seen["mask"] == bundled_model_paths()
+    assert seen["base"] == evaluation.base_model_paths()
+    assert all(p.is_file() for pair in seen.values() for p in pair)
