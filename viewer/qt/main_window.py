@@ -70,6 +70,12 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self.view3d = None
         if with_3d:  # after the first paint: VTK takes a moment to import
             QtCore.QTimer.singleShot(50, self._create_3d)
+        self.model_worker = None  # the warm model process (viewer/model/model_worker.py)
+        if run_model and model_process:
+            from viewer.model.model_worker import ModelWorker
+
+            self.model_worker = ModelWorker(model=model, device=device)
+            QtCore.QTimer.singleShot(200, self.model_worker.start)  # after the first paint
 
     # What the window shows lives in ``self.state``; these read and write it there.
     @property
@@ -208,7 +214,10 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         if vol is None:
             return
         model, device = self.model, self.device
-        job = jobs.explain_in_process if self.model_process else jobs.explain_job
+        if self.model_worker is not None:
+            job = self.model_worker.explain
+        else:
+            job = jobs.explain_in_process if self.model_process else jobs.explain_job
         scan_id = self.state.scan_id
         handle = {}
         handle["job"] = self.runner.submit(
@@ -359,6 +368,8 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self.runner.wait_all(5000)
+        if getattr(self, "model_worker", None) is not None:
+            self.model_worker.stop()
         if getattr(self, "view3d", None) is not None:
             self.view3d.shutdown()
         super().closeEvent(ev)
