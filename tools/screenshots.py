@@ -112,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
 
         labels = json.loads((demo_case_path().parent / "labels.json").read_text())["labels"]
         truth = {name for name, present in labels.items() if present}
-    left = left_lung_finding(win, findings, truth)
+    # the demo: its most probable true lung finding (the one the model found best), else the
+    # left-lung finding as before
+    true_lung = [f for f in findings if truth and f.name in truth and f.organ != "heart"]
+    left = true_lung[0] if true_lung else left_lung_finding(win, findings, truth)
 
     win.findings_panel.select_label(left.index)
     s.apply_preset("lung")

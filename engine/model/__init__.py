@@ -1,4 +1,4 @@
-"""AxialNet-style classifier, preprocessing, model card and safe loading (design section 6).
+"""AxialNet-style classifier, preprocessing, model card and safe loading (docs/model.md).
 
 Public API::
 

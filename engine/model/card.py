@@ -90,8 +90,8 @@ def write_card(card: dict[str, Any], path: str | Path) -> None:
 def validate_card(card: Any, source: str = "<card>") -> None:
     """Check the fields the engine relies on; raise :class:`ModelCardError` otherwise.
 
-    Values of the wrong JSON type anywhere are refused too (found by fuzzing the loader,
-    issue 6): a card can never make loading fail with anything but a ModelCardError.
+    Values of the wrong JSON type anywhere are refused too (found by fuzzing the loader, see
+    docs/reliability.md): a card can never make loading fail with anything but a ModelCardError.
     """
     try:
         _validate_card(card, source)

@@ -121,7 +121,7 @@ def load_model(weights: str | Path | None = None, card: str | Path | None = None
             "safetensors weights."
         ) from exc
     # Shapes are checked on the meta device first (no memory), so a card cannot make us
-    # allocate a network larger than the weights file holds (issue 6 fuzzing); every layer
+    # allocate a network larger than the weights file holds (found by the card fuzzer, docs/reliability.md); every layer
     # has at least one tensor, which bounds the work of building even the meta network.
     arch = card_dict["architecture"]
     if len(arch["widths"]) + len(arch["reduce_widths"]) > len(state):

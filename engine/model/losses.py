@@ -1,4 +1,4 @@
-"""Training losses: multi-label BCE and the HiResCAM mask loss (design section 8).
+"""Training losses: BCE, the HiResCAM mask loss, the lesion loss (docs/training.md).
 
 Mask loss.  For case b and label c let M[b, c] be the HiResCAM map on the map grid
 (differentiable; for AxialNet every cell is a logit contribution, W_c A / G summed over

@@ -1,4 +1,4 @@
-"""Classification and localisation metrics (design section 8), numpy only.
+"""Classification and localisation metrics (docs/training.md, `ctcam evaluate`), numpy only.
 
 AUROC: the Mann-Whitney statistic, (sum of ranks of positives - n_pos (n_pos + 1) / 2) /
 (n_pos n_neg), with average ranks for ties; NaN when a label has only one class.

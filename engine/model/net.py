@@ -1,4 +1,4 @@
-"""AxialNet-style classifier (design section 6; Draelos & Carin, arXiv 2011.08891).
+"""AxialNet-style classifier (docs/model.md; Draelos & Carin, arXiv 2011.08891).
 
 Input ``x`` has shape (B, C, X, Y, Z), or (B, X, Y, Z) when C = 1: the preprocessed volume
 on the model grid in canonical array order (i -> patient Right, j -> Anterior, k -> Superior;

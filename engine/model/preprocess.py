@@ -1,4 +1,4 @@
-"""Bring a CTVolume in any geometry onto the fixed model grid (design section 6).
+"""Bring a CTVolume in any geometry onto the fixed model grid (docs/model.md).
 
 Model grid
 ----------

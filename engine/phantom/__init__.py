@@ -1,4 +1,4 @@
-"""Synthetic chest CT generator with exact ground truth (design section 5).
+"""Synthetic chest CT generator with exact ground truth (docs/architecture.md).
 
 >>> from engine.phantom import generate
 >>> case = generate(7, size="model")   # doctest: +SKIP
