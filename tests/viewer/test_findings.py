@@ -202,3 +202,17 @@ def test_result_warnings_show_in_the_status_bar(qtbot, window, volume, tmp_path)
     msg = window.statusBar().currentMessage()
     assert msg.startswith("Warning: ") and "covers only 8 x 8 x 12 mm" in msg
     assert window.findings_panel.proxy.rowCount() == 3  # the findings still show
+
+
+def test_finding_names_stay_readable_in_a_narrow_panel(qtbot, window, volume, tmp_path):
+    """The name column is never squeezed below its text (the numbers scroll instead)."""
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    show_result(window, make_result(volume))
+    panel = window.findings_panel
+    panel.resize(320, 500)
+    qtbot.wait(50)
+    tree, proxy = panel.tree, panel.proxy
+    names = [proxy.index(c, 0, proxy.index(r, 0)).data()
+             for r in range(proxy.rowCount()) for c in range(proxy.rowCount(proxy.index(r, 0)))]
+    widest = max(tree.fontMetrics().horizontalAdvance(n) for n in names if n)
+    assert tree.columnWidth(0) >= widest

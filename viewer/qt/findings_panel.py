@@ -139,7 +139,9 @@ class FindingsPanel(QtWidgets.QWidget):
         self.tree.setItemDelegateForColumn(1, ProbabilityBarDelegate(self.tree))
         self.tree.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.header().setStretchLastSection(False)
-        self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        # the finding's name is what a reader looks for: always wide enough to read, the
+        # numbers beside it scroll when the panel is narrow
+        self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.placeholder = QtWidgets.QLabel("Findings appear here when the model has run.", self)
         self.placeholder.setWordWrap(True)
         self.readout = QtWidgets.QLabel(self)
