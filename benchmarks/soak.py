@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = getattr(win, "model_worker", None)
         warm = 1 if worker is not None else 0  # the warm model process stays for the next scan
         if worker is not None:
-            print(f"  warm model process: started {worker.starts} time(s), alive {worker.alive()}")
+            print(f"  warm model process: started {worker.starts} time(s) in the session")
         ok = (a["rss_growth"] < 0.10 and a["wrong_results"] == 0 and a["children_end"] <= warm
               and a["py_threads_end"] <= a["py_threads_warm"] + 1 and b["shows_last_scan"]
               and b["result_is_last_scans"] and b["overlay_is_last_result"] and b["wrong_results"] == 0)
