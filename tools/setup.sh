@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Without apt (or not as root) nothing is installed here.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=""
-  for p in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0 xvfb libxcb-icccm4 libxcb-keysyms1 dicom3tools dcm2niix; do
+  for p in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0 xvfb libxcb-icccm4 libxcb-keysyms1 desktop-file-utils dicom3tools dcm2niix; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   if [ -n "$need" ]; then
