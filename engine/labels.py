@@ -9,7 +9,6 @@ card.
 from __future__ import annotations
 
 ORGAN_CODES: dict[str, int] = {"right_lung": 1, "heart": 2, "left_lung": 3}
-CODE_TO_ORGAN: dict[int, str] = {v: k for k, v in ORGAN_CODES.items()}
 
 LUNG_ABNORMALITIES: tuple[str, ...] = (
     "nodule",
