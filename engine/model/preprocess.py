@@ -185,18 +185,6 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
     return out
 
 
-def resample_hu(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
-    """HU of ``volume`` sampled on the model grid (float32, shape ``prep['shape']``)."""
-    shape = tuple(int(s) for s in prep["shape"])
-    factors = block_factors(volume, prep)
-    outside = float(prep.get("outside_hu", -1000.0))
-    if max(factors) > 1:
-        data, aff = block_average(volume.hu, volume.affine, factors)  # type: ignore[arg-type]
-    else:
-        data, aff = volume.hu, volume.affine
-    return sample_on_grid(data, aff, model_affine, shape, order=1, cval=outside)
-
-
 def window(hu: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
     """Clip to the HU window and scale to [0, 1] (float32); no centring."""
     lo, hi = (float(v) for v in prep["hu_window"])
@@ -210,7 +198,7 @@ def model_input_array(volume: CTVolume, model_affine: np.ndarray, prep: dict[str
     """(C, X, Y, Z) with ``channels``, else (X, Y, Z); float32 in [0, 1], not centred."""
     if prep.get("channels"):
         return input_channels(volume, model_affine, prep)
-    return window(resample_hu(volume, model_affine, prep), prep)
+    return input_channels(volume, model_affine, dict(prep, channels=[{"stat": "mean"}]))[0]
 
 
 def channel_means(prep: dict[str, Any], ndim: int) -> np.ndarray | float:

@@ -46,17 +46,23 @@ def explain_job(volume: CTVolume, organs=None, model=None, device=None, cancel=N
     return result, summarise(result, volume.affine)
 
 
-def _explain_child(shm_name: str, shape, affine, meta: dict, organs, model, device, out_queue) -> None:
-    """Runs in the model process: rebuild the volume from shared memory, explain, report."""
+def volume_from_shared(shm_name: str, shape, affine, meta: dict) -> CTVolume:
+    """The scan a parent process placed in shared memory (int16 HU), copied out."""
     from multiprocessing import shared_memory
 
+    shm = shared_memory.SharedMemory(name=shm_name)
     try:
-        shm = shared_memory.SharedMemory(name=shm_name)
-        try:
-            hu = np.ndarray(tuple(shape), dtype=np.int16, buffer=shm.buf).copy()
-        finally:
-            shm.close()
-        gen = explain_job(CTVolume(hu, np.asarray(affine), meta), organs=organs, model=model, device=device)
+        hu = np.ndarray(tuple(shape), dtype=np.int16, buffer=shm.buf).copy()
+    finally:
+        shm.close()
+    return CTVolume(hu, np.asarray(affine), meta)
+
+
+def _explain_child(shm_name: str, shape, affine, meta: dict, organs, model, device, out_queue) -> None:
+    """Runs in the model process: rebuild the volume from shared memory, explain, report."""
+    try:
+        gen = explain_job(volume_from_shared(shm_name, shape, affine, meta), organs=organs,
+                          model=model, device=device)
         while True:
             try:
                 out_queue.put(("progress", next(gen)))

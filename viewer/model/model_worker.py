@@ -27,9 +27,7 @@ from engine.volume import CTVolume
 
 def _serve(requests, replies, cancel_flag, model, device) -> None:
     """The child's loop: load the model once, then explain each request until ``None``."""
-    from multiprocessing import shared_memory
-
-    from viewer.model.jobs import explain_job
+    from viewer.model.jobs import explain_job, volume_from_shared
 
     try:
         from engine.pipeline import get_model
@@ -43,13 +41,8 @@ def _serve(requests, replies, cancel_flag, model, device) -> None:
             return
         job_id, shm_name, shape, affine, meta, organs = req
         try:
-            shm = shared_memory.SharedMemory(name=shm_name)
-            try:
-                hu = np.ndarray(tuple(shape), dtype=np.int16, buffer=shm.buf).copy()
-            finally:
-                shm.close()
-            gen = explain_job(CTVolume(hu, np.asarray(affine), meta), organs=organs, model=model,
-                              device=device, cancel=cancel_flag.is_set)
+            gen = explain_job(volume_from_shared(shm_name, shape, affine, meta), organs=organs,
+                              model=model, device=device, cancel=cancel_flag.is_set)
             while True:
                 try:
                     replies.put(("progress", job_id, next(gen)))
