@@ -57,7 +57,7 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "hu_window": [-1000, 800],
     "mean": None,  # filled in from the training data
     "centre": "body",
-    "interpolation": "trilinear",
+    "interpolation": "footprint",  # engine/model/footprint.py
     "outside_hu": -1000,
 }
 # Input channels of the default recipe (engine.model.preprocess): mean and maximum HU of each
@@ -100,6 +100,7 @@ class TrainConfig:
     lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
     lesion_pos_weight: float = 50.0
     phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
+    interpolation: str = "footprint"  # or "trilinear" (engine.model.preprocess)
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     version: str = "2.0"  # of the model card: 2 = input channels + log-sum-exp head
@@ -180,7 +181,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     torch.manual_seed(cfg.seed)
     model = AxialNet(1, cfg.shape, cfg.stem_width, cfg.widths, cfg.strides, cfg.reduce_widths)
     map_shape = (*model.feature_shape[1:], model.n_groups)
-    prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm))
+    prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm),
+                interpolation=cfg.interpolation)
     if cfg.channels:
         prep["channels"] = [dict(c) for c in cfg.channels]
     t0 = time.perf_counter()
@@ -314,7 +316,8 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
          "--temperature", cfg.temperature,
          "--channels", "bands" if cfg.channels else "mean",
          "--lesion-weight", cfg.lesion_weight, "--lesion-pos-weight", cfg.lesion_pos_weight,
-         "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells]
+         "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells,
+         "--interpolation", cfg.interpolation]
     a += ["--steps", cfg.steps] if cfg.steps else ["--epochs", cfg.epochs]
     a += ["--mask-lambda", cfg.mask_lambda] if cfg.mask_loss else ["--no-mask-loss"]
     if cfg.input_windows_hu:

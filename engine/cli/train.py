@@ -48,6 +48,9 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--channels", choices=("bands", "mean"), default="bands",
                    help="model input: mean, max and HU-band fractions per block (default) or "
                         "the block mean alone")
+    p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
+                   help="how channels reach the model grid: statistics over each model voxel's "
+                        "footprint (default) or block statistics sampled trilinearly")
     p.add_argument("--lesion-weight", type=float, default=d.lesion_weight,
                    help="weight of the per-cell lesion loss on phantoms (0 = off)")
     p.add_argument("--lesion-pos-weight", type=float, default=d.lesion_pos_weight)
@@ -76,7 +79,7 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     return training.TrainConfig(pooling=a.pooling, lesion_weight=a.lesion_weight,
                        temperature=a.temperature, lesion_balanced=a.lesion_balanced,
                        lesion_pos_weight=a.lesion_pos_weight,
-                       phantom_spacing=list(a.phantom_spacing),
+                       phantom_spacing=list(a.phantom_spacing), interpolation=a.interpolation,
                        channels=[dict(c) for c in training.DEFAULT_CHANNELS] if a.channels == "bands" else [],
                        input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
                        steps=a.steps if a.steps else (None if a.epochs else d.steps),

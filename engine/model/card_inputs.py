@@ -15,6 +15,7 @@ from engine.model.errors import ModelCardError
 MAX_CHANNELS = 16
 STATS = ("mean", "max", "fraction")
 POOLINGS = ("mean", "lse")
+INTERPOLATIONS = ("trilinear", "footprint")
 
 
 def _finite(v: Any) -> bool:
@@ -52,6 +53,8 @@ def input_problems(arch: dict[str, Any], pre: dict[str, Any]) -> list[str]:
     if not (isinstance(in_ch, int) and not isinstance(in_ch, bool) and in_ch == n):
         out.append(f"architecture.in_channels ({in_ch!r}) must equal the number of "
                    f"preprocessing channels ({n})")
+    if pre.get("interpolation", "trilinear") not in INTERPOLATIONS:
+        out.append(f"preprocessing.interpolation must be one of {', '.join(INTERPOLATIONS)}")
     if arch.get("pooling", "mean") not in POOLINGS:
         out.append(f"architecture.pooling must be one of {', '.join(POOLINGS)}")
     t = arch.get("temperature", 1.0)

@@ -268,7 +268,9 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
 
     key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
                       prep.get("centre", "body"), prep.get("channels"), list(map_shape),
-                      list(labels), organ_codes, list(spacing), GENERATOR_VERSION],
+                      list(labels), organ_codes, list(spacing), GENERATOR_VERSION]
+                     # (a trilinear card's key is unchanged, so its existing caches stay valid)
+                     + ([prep["interpolation"]] if prep.get("interpolation", "trilinear") != "trilinear" else []),
                      sort_keys=True)
     import hashlib
 

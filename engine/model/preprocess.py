@@ -33,7 +33,11 @@ about -300 HU once averaged into a 4 x 4 x 7.5 mm voxel; scattered emphysema lik
     {"stat": "fraction", "hu": [lo, hi]} share of the block's voxels with lo <= HU < hi
 
 Each channel is then sampled trilinearly like the mean and centred by its own entry of the
-card's ``mean`` (a list, one value per channel).  The model input is (1, C, X, Y, Z).
+card's ``mean`` (a list, one value per channel).  A card with ``"interpolation":
+"footprint"`` instead takes each statistic over exactly the scan voxels inside each model
+voxel, with no interpolation (``engine/model/footprint.py``; trilinear sampling would average
+a one-block spot with its neighbours), falling back to the path above for a scan coarser
+than the model grid.  The model input is (1, C, X, Y, Z).
 Without ``channels`` the input is the mean alone, (1, X, Y, Z).
 """
 
@@ -46,6 +50,7 @@ import torch
 from scipy import ndimage
 
 from engine.model.errors import PreprocessError
+from engine.model.footprint import footprint_applies, footprint_stats
 from engine.volume import CTVolume
 
 BODY_HU = -500.0
@@ -172,6 +177,12 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
     channels = prep["channels"]
     shape = tuple(int(s) for s in prep["shape"])
     outside = float(prep.get("outside_hu", -1000.0))
+    if prep.get("interpolation") == "footprint" and footprint_applies(volume, model_affine):
+        out = footprint_stats(volume, model_affine, shape, channels, outside)
+        for c, ch in enumerate(channels):
+            if ch["stat"] != "fraction":
+                out[c] = window(out[c], prep)
+        return out
     stats, aff = block_stats(volume.hu, volume.affine, block_factors(volume, prep), channels)
     out = np.empty((len(channels), *shape), dtype=np.float32)
     for c, ch in enumerate(channels):

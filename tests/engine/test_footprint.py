@@ -1,0 +1,74 @@
+"""Footprint statistics (engine/model/footprint.py): exact per-model-voxel statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.model.card_inputs import input_problems
+from engine.model.footprint import footprint_applies, footprint_stats
+from engine.model.preprocess import block_stats, input_channels, model_grid_affine
+from engine.volume import CTVolume
+
+CHANNELS = [{"stat": "mean"}, {"stat": "max"}, {"stat": "fraction", "hu": [-2000, -950]},
+            {"stat": "fraction", "hu": [200, 4000]}]
+PREP = {"shape": [8, 8, 6], "spacing_mm": [4.0, 4.0, 6.0], "hu_window": [-1000, 800],
+        "mean": [0.0] * 4, "centre": "volume", "outside_hu": -1000, "channels": CHANNELS,
+        "interpolation": "footprint"}
+
+
+def _random_volume(seed=0, shape=(32, 32, 36), spacing=(1.0, 1.0, 1.0)):
+    rng = np.random.default_rng(seed)
+    hu = rng.integers(-1024, 1500, size=shape).astype(np.int16)
+    return CTVolume(hu, np.diag([*spacing, 1.0]))
+
+
+def test_aligned_grids_give_the_block_statistics_exactly():
+    vol = _random_volume()
+    aff = model_grid_affine(vol, PREP)  # 32 / 4 = 8 blocks per axis, centred: grids aligned
+    got = footprint_stats(vol, aff, (8, 8, 6), CHANNELS, -1000.0)
+    ref, _ = block_stats(vol.hu, vol.affine, (4, 4, 6), CHANNELS)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_a_one_voxel_spot_keeps_its_maximum_at_any_grid_offset():
+    # lung at -850 HU with one 1 mm voxel at +800; the model grid is shifted by 0.5 model voxel,
+    # so the trilinear path mixes the spot's block with its neighbours
+    hu = np.full((40, 40, 48), -850, np.int16)
+    hu[21, 18, 27] = 800
+    vol = CTVolume(hu, np.diag([1.0, 1.0, 1.0, 1.0]))
+    aff = model_grid_affine(vol, PREP)
+    aff[:3, 3] += [2.0, 2.0, 3.0]
+    got = input_channels(vol, aff, PREP)
+    tri = input_channels(vol, aff, dict(PREP, interpolation="trilinear"))
+    max_hu = got[1] * 1800 - 1000
+    assert max_hu.max() == pytest.approx(800, abs=1e-3)
+    # the spot's model voxel: footprint = centre +- 2 mm in-plane, +- 3 mm in k
+    ijk = np.rint(np.linalg.inv(aff) @ [21, 18, 27, 1])[:3].astype(int)
+    assert np.unravel_index(max_hu.argmax(), max_hu.shape) == tuple(ijk)
+    assert got[3].sum() == pytest.approx(1 / 96, rel=1e-4)  # one voxel of a 4 x 4 x 6 footprint
+    assert (tri[1] * 1800 - 1000).max() < 400  # what trilinear sampling left of it
+
+
+def test_model_voxels_outside_the_scan_read_outside_hu():
+    vol = _random_volume(shape=(16, 16, 12))
+    aff = model_grid_affine(vol, PREP)  # 32 x 32 x 36 mm model grid around a 16 x 16 x 12 mm scan
+    got = footprint_stats(vol, aff, (8, 8, 6), CHANNELS, -1000.0)
+    assert np.all(got[0, 0] == -1000) and np.all(got[1, :, :, 0] == -1000)
+    assert np.all(got[2, 0] == 1.0) and np.all(got[3, 0] == 0.0)  # outside air counts as < -950
+    assert np.all(got[0, 2:6, 2:6, 2:4] > -1030)  # inside: a real mean of scan voxels
+
+
+def test_a_coarser_scan_falls_back_to_interpolation():
+    vol = _random_volume(shape=(32, 32, 4), spacing=(1.0, 1.0, 10.0))
+    aff = model_grid_affine(vol, PREP)
+    assert not footprint_applies(vol, aff)
+    a = input_channels(vol, aff, PREP)
+    b = input_channels(vol, aff, dict(PREP, interpolation="trilinear"))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_the_card_names_a_known_interpolation():
+    arch = {"in_channels": 4}
+    assert input_problems(arch, PREP) == []
+    assert any("interpolation" in p for p in input_problems(arch, dict(PREP, interpolation="cubic")))
