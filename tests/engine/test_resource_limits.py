@@ -4,7 +4,6 @@ anything is allocated (DICOM NumberOfFrames, NIfTI gzip bombs, organ label maps)
 from __future__ import annotations
 
 import gzip
-import time
 import tracemalloc
 
 import numpy as np
@@ -19,16 +18,17 @@ from engine.io.nifti import write_nifti
 from engine.organs import OrganMapError, from_labelmap
 
 
-def _bounded(fn, seconds=3.0, heap=32 << 20):
+def _bounded(fn, heap=32 << 20):
+    """The reader refuses (VolumeReadError, one line) having allocated under ``heap`` bytes:
+    it decided from the header, before reading the data (memory, not wall clock, is the
+    test: timing belongs in benchmarks/)."""
     tracemalloc.start()
-    t0 = time.perf_counter()
     try:
         with pytest.raises(E.VolumeReadError) as err:
             fn()
     finally:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert time.perf_counter() - t0 < seconds
     assert peak < heap, f"{peak / 2**20:.0f} MiB allocated before refusing"
     assert "\n" not in str(err.value)
     return err.value

@@ -69,12 +69,16 @@ def test_cursor_moves_are_debounced_into_few_frames(view, chest, qtbot):
     qtbot.waitUntil(lambda: view.last_render_s is not None, timeout=20000)
     frames = []
     view.rendered.connect(frames.append)
-    for step in range(15):  # a slice scroll: cursor moves faster than the debounce delay
+    # a slice scroll: 15 cursor moves before the event loop runs again (event-driven, no
+    # wall-clock steps): each restarts the debounce timer, none draws a frame by itself
+    for step in range(15):
         view.set_cursor((0.0, 0.0, float(step)))
-        qtbot.wait(10)
-    qtbot.waitUntil(lambda: len(frames) >= 1, timeout=20000)
-    qtbot.wait(250)
-    assert len(frames) <= 2
+        assert view._timer.isActive() and not frames
+    assert [c[0] for c in view._pending.calls] == ["set_cursor"]  # coalesced: one queued move
+    with qtbot.waitSignal(view.rendered, timeout=20000):
+        pass
+    assert len(frames) == 1 and not view._timer.isActive() and not view._pending.calls
+    assert tuple(view.scene._cursor) == (0.0, 0.0, 14.0)  # the last move won
 
 
 def test_invalid_calls_fail_at_call_time_even_when_hidden(view):

@@ -210,9 +210,8 @@ def test_finding_names_stay_readable_in_a_narrow_panel(qtbot, window, volume, tm
     show_result(window, make_result(volume))
     panel = window.findings_panel
     panel.resize(320, 500)
-    qtbot.wait(50)
     tree, proxy = panel.tree, panel.proxy
     names = [proxy.index(c, 0, proxy.index(r, 0)).data()
              for r in range(proxy.rowCount()) for c in range(proxy.rowCount(proxy.index(r, 0)))]
     widest = max(tree.fontMetrics().horizontalAdvance(n) for n in names if n)
-    assert tree.columnWidth(0) >= widest
+    qtbot.waitUntil(lambda: tree.columnWidth(0) >= widest, timeout=2000)  # after the resize settles

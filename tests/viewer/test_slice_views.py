@@ -50,8 +50,9 @@ def test_wheel_and_keys_step_slices_and_wl_presets(qtbot, window, volume, tmp_pa
     qtbot.keyClick(ax, QtCore.Qt.Key.Key_2)
     assert (window.state.window, window.state.level) == (350.0, 40.0)
     assert tuple(ax.ct_item.levels) == (40 - 175, 40 + 175)
-    qtbot.wait(10)  # corner text is redrawn on the next event-loop turn
-    assert "W 350  L 40" in window.view_area.views["sagittal"].wl_label.text()
+    # corner text is redrawn on a later event-loop turn
+    qtbot.waitUntil(lambda: "W 350  L 40" in window.view_area.views["sagittal"].wl_label.text(),
+                    timeout=2000)
     qtbot.keyClick(ax, QtCore.Qt.Key.Key_4)
     assert (window.state.window, window.state.level) == (2000.0, 400.0)
     # right-drag: window follows horizontal motion
@@ -91,9 +92,8 @@ def test_zoom_reset_and_aspect_follow_spacing(qtbot, window, volume, tmp_path):
 def test_side_by_side_panes_stay_linked(qtbot, window, volume, tmp_path):
     open_and_wait(qtbot, window, write_case(tmp_path, volume))
     window.set_layout("compare")
-    qtbot.wait(50)
     left, right = window.view_area.views["axial"], window.view_area.right_panes["axial"]
-    assert left.isVisible() and right.isVisible()
+    qtbot.waitUntil(lambda: left.isVisible() and right.isVisible(), timeout=2000)
     assert (left.pane_method, right.pane_method) == ("hirescam", "gradcam")
     wheel(window, right, +2)
     assert left.slice_index == right.slice_index == 14

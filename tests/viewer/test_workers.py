@@ -24,9 +24,10 @@ def _slow(value, seconds, gate: threading.Event | None = None):
     return gen
 
 
-def _one_step(value, seconds):
+def _gated(value, started: threading.Event, release: threading.Event):
     def gen():  # one long step with no yield, like a forward pass: cannot stop early
-        time.sleep(seconds)
+        started.set()
+        release.wait(10)
         return value
         yield  # noqa: B901 - makes this a generator
 
@@ -35,9 +36,13 @@ def _one_step(value, seconds):
 
 def test_superseded_request_is_dropped(qtbot, window):
     runner, got = window.runner, []
-    runner.submit("explain", _one_step("old", 0.4), got.append, scan_id=None)
-    qtbot.wait(50)
-    runner.submit("explain", _slow("new", 0.05), got.append, scan_id=None)
+    started, release = threading.Event(), threading.Event()
+    runner.submit("explain", _gated("old", started, release), got.append, scan_id=None)
+    assert started.wait(5)  # the old job is running (event, not a sleep)
+    go = threading.Event()
+    go.set()
+    runner.submit("explain", _gated("new", threading.Event(), go), got.append, scan_id=None)
+    release.set()  # the old job finishes after the new one was asked for
     qtbot.waitUntil(lambda: not runner.is_busy(), timeout=5000)
     assert got == ["new"]
     assert runner.dropped == 1
@@ -68,13 +73,15 @@ def test_result_for_another_scan_is_dropped(qtbot, window, volume, tmp_path):
 def test_cancel_during_a_run(qtbot, window):
     got, cancelled = [], []
     window.runner.cancelled.connect(cancelled.append)
-    job = window.runner.submit("explain", _slow("done", 5.0), got.append, scan_id=None)
+    stop = threading.Event()  # set only at the end: the job never finishes by itself
+    job = window.runner.submit("explain", _slow("done", 600.0, stop), got.append, scan_id=None)
     qtbot.waitUntil(lambda: window.progress.isVisible() and window.progress.value() > 0, timeout=3000)
     assert window.cancel_button.isVisible()
-    t0 = time.monotonic()
     window.cancel_button.click()
-    qtbot.waitUntil(lambda: job.done, timeout=3000)
-    assert time.monotonic() - t0 < 2.0
+    try:
+        qtbot.waitUntil(lambda: job.done, timeout=5000)  # only cancelling can end it
+    finally:
+        stop.set()
     assert got == [] and cancelled == ["explain"]
     qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=1000)
     assert window.findChild(QtWidgets.QMessageBox) is None  # cancelling is not an error
