@@ -139,3 +139,17 @@ def test_no_lungs_returns_empty_map_with_message():
 def test_segment_cancels(case):
     with pytest.raises(Cancelled):
         segment(case.volume, cancel=lambda: True)
+
+
+def test_an_offset_labelmap_lands_on_the_nearest_scan_voxel(tmp_path):
+    """A label map whose voxel centres are not on scan voxel centres (shifted by -0.6 voxel):
+    each scan voxel takes the label of the nearest label voxel (rounding), never of the one
+    below it (floor would move the organ by a voxel)."""
+    vol = CTVolume(np.zeros((10, 10, 10), np.int16), np.eye(4))
+    lab = np.zeros((10, 10, 10), np.uint8)
+    lab[5, 5, 5] = 2  # centre at world (4.4, 4.4, 4.4): nearest scan voxel (4, 4, 4)
+    aff = np.eye(4)
+    aff[:3, 3] = -0.6
+    _save(tmp_path / "offset.nii.gz", lab, aff)
+    m = from_labelmap(tmp_path / "offset.nii.gz", vol)
+    assert m[4, 4, 4] == 2 and int((m == 2).sum()) == 1

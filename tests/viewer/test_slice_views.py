@@ -104,3 +104,22 @@ def test_side_by_side_panes_stay_linked(qtbot, window, volume, tmp_path):
     window.set_layout("single")
     assert not right.isVisible() and left.isVisible()
     assert not window.view_area.views["coronal"].isVisible()
+
+
+def test_the_crosshair_sits_on_the_centre_of_the_voxel_it_names(qtbot, window, tmp_path):
+    """The image rectangle is pinned to voxel centres: a voxel's centre is at index * spacing
+    in the view, so the crosshair on a bright voxel hits the middle of its pixel (an image
+    shifted by half a voxel would put the crosshair on a pixel edge)."""
+    hu = np.full((30, 26, 18), -1000, np.int16)
+    ijk = (7, 19, 11)
+    hu[ijk] = 1500
+    open_and_wait(qtbot, window, write_case(tmp_path, CTVolume(hu, np.diag([0.8, 1.3, 2.5, 1.0]))))
+    window.state.cursor = window.state.volume.world(list(ijk))
+    for name in ("axial", "coronal", "sagittal"):
+        pane = window.view_area.views[name]
+        qtbot.waitUntil(lambda p=pane: p.ct_item.image is not None, timeout=2000)
+        px = pane.ct_item.mapFromView(QtCore.QPointF(pane.vline.value(), pane.hline.value()))
+        fx, fy = px.x(), px.y()
+        assert abs(fx % 1 - 0.5) < 1e-6 and abs(fy % 1 - 0.5) < 1e-6, name
+        img = pane.ct_item.image
+        assert img[int(fx), int(fy)] == img.max(), name  # ... of the bright voxel's pixel

@@ -141,3 +141,16 @@ def test_model_process_reports_engine_errors(qtbot, window, volume, tmp_path):
     qtbot.waitUntil(lambda: bool(messages), timeout=60000)
     assert "missing.json" in messages[0] and "Traceback" not in messages[0]
     assert window.state.result is None and window.state.volume is not None
+
+
+def test_the_window_itself_drops_a_result_for_a_scan_it_no_longer_shows(qtbot, window, volume, tmp_path):
+    """The main window's own check, past the runner: a result delivered with scan A's id
+    while scan B is open is never drawn (the runner's check is tested above)."""
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    first_scan = window.state.scan_id
+    open_and_wait(qtbot, window, write_case(tmp_path, volume, "other.nii.gz"))
+    window._on_result((make_result(volume), []), scan_id=first_scan, request_id=1)
+    assert window.state.result is None
+    assert window.view_area.views["axial"].overlay_item.image is None
+    window._on_result((make_result(volume), []), scan_id=window.state.scan_id, request_id=2)
+    assert window.state.result is not None  # the same path draws the current scan's result
