@@ -16,6 +16,11 @@ import numpy as np
 from engine.results import METHODS, ExplainResult
 from engine.volume import CTVolume
 
+# ``ctcam explain --maps``: the grid DIR/maps/ is written on: the scan grid (resampled, float32,
+# about 20 MB per map at 512 x 512 x 400), the model grid with its exact affine (tens of KB;
+# viewers resample on display), or no maps (docs/batch.md).
+MAP_GRIDS = ("scan", "model", "none")
+
 
 def map_filename(label: str) -> str:
     """``"left_lung/nodule"`` -> ``"left_lung__nodule.nii.gz"``."""

@@ -160,9 +160,34 @@ def run(args: argparse.Namespace) -> int:
         _compress(out / "model_card.png")
         print("wrote", out / "model_card.png")
         dlg.close()
+    _shoot_unsuitable(app, win, out, deadline)
     win.runner.wait_all(5000)
     win.close()
     return 0
+
+
+def _shoot_unsuitable(app, win, out: Path, deadline: float) -> None:
+    """A head-like CT (tools/suitability_cases.py): the banner over the findings, the
+    probabilities greyed, no maps until "show anyway"."""
+    import tempfile
+
+    from engine.io.nifti import write_nifti
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from suitability_cases import head_like
+
+    vol = head_like()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "head_ct.nii.gz"
+        write_nifti(path, vol.hu, vol.affine)
+        win.set_layout("quad")
+        win.open_path(str(path))
+        _pump(app, 0.5)
+        while (win.state.result is None or "head_ct" not in (win.state.scan_id or "")) and \
+                time.perf_counter() < deadline:
+            _pump(app, 0.05)
+        if win.state.result is not None:
+            _shoot(app, win, out / "unsuitable.png", settle=1.5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,7 +112,8 @@ def card_digest(card: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
 
 
-def provenance(card: dict[str, Any], *, labels, methods, raw: bool, organs: str) -> dict[str, Any]:
+def provenance(card: dict[str, Any], *, labels, methods, raw: bool, organs: str,
+               maps: str = "scan") -> dict[str, Any]:
     """What produced an output; equal records mean the output can be reused as it is."""
     from engine import __version__
 
@@ -123,6 +124,7 @@ def provenance(card: dict[str, Any], *, labels, methods, raw: bool, organs: str)
         "labels": sorted(labels) if labels else "all",
         "methods": list(methods),
         "raw": bool(raw),
+        "maps": maps,
         "organs": organs,
     }
 

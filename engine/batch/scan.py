@@ -40,6 +40,7 @@ class BatchOptions:
     labels: tuple[str, ...] | None = None  # labels to write maps for (all when None)
     methods: tuple[str, ...] = METHODS
     raw: bool = False
+    maps: str = "model"  # MAP_GRIDS: the batch default keeps ~1 MB of maps per scan, not ~700 MB
     organs: str = "auto"  # default organ map: "auto" (classical segmentation) or "none"
     summary_top: int = 3  # findings shown in summary.png
 
@@ -100,9 +101,12 @@ def _organs_arg(job: ScanJob, opts: BatchOptions):
 # -- one scan ------------------------------------------------------------------------------------
 def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
                  device: str | None = None, series: str | None = None, model=None,
-                 organs=None, labels=None, methods=METHODS, progress=None, extra=None):
+                 organs=None, labels=None, methods=METHODS, progress=None, extra=None,
+                 maps: str = "scan"):
     """Explain one scan into ``out``; returns the ExplainResult.
 
+    ``maps``: ``"scan"`` writes maps/ resampled onto the scan grid, ``"model"`` the model-grid
+    maps with their exact affine (a viewer resamples them on display), ``"none"`` no maps.
     ``extra``: more top-level fields for findings.json (the batch adds the scan ``id``).
     findings.json is written last, so its presence marks complete output.
     """
@@ -115,11 +119,17 @@ def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
                               organs=organs), progress)
     out = Path(out)
     volume = result.extra["volume"]
-    write_maps(result, volume, out / "maps", labels=labels, methods=methods)
+    from engine.export import MAP_GRIDS
+
+    if maps not in MAP_GRIDS:
+        raise ValueError(f"maps must be one of {MAP_GRIDS}, got {maps!r}")
+    if maps != "none":
+        write_maps(result, volume, out / "maps", labels=labels, methods=methods,
+                   raw=maps == "model")
     if raw:
         write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
     prov = provenance(result.card, labels=labels, methods=methods, raw=raw,
-                      organs=organs_choice(organs))
+                      organs=organs_choice(organs), maps=maps)
     doc = findings_dict(result, volume.affine, input=str(input_path),
                         organ_map=result.extra.get("organ_message"), provenance=prov,
                         **(extra or {}))
@@ -148,7 +158,7 @@ def expected_provenance(job: ScanJob, opts: BatchOptions) -> dict[str, Any]:
     from engine.batch.outdir import provenance
 
     return provenance(model_card_for(opts.model), labels=opts.labels, methods=opts.methods,
-                      raw=opts.raw, organs=organs_choice(_organs_arg(job, opts)))
+                      raw=opts.raw, organs=organs_choice(_organs_arg(job, opts)), maps=opts.maps)
 
 
 def _top(result) -> tuple[str, float]:
@@ -210,7 +220,7 @@ def explain_scan_job(job: ScanJob, out_dir: str | Path, opts: BatchOptions, *,
         t1 = time.perf_counter()
         result = explain_into(job.path, tmp, raw=opts.raw, device=opts.device, series=job.series,
                              model=loaded, organs=_organs_arg(job, opts), labels=labels,
-                             methods=opts.methods, progress=report,
+                             methods=opts.methods, progress=report, maps=opts.maps,
                              extra={"id": job.id, **({"series": job.series} if job.series else {})})
         timings = {k: float(v) for k, v in result.timings.items()}
         timings["write"] = time.perf_counter() - t1 - sum(timings.values())  # maps + json

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import CTCamError, naming
+from engine.export import MAP_GRIDS
 from engine.results import METHODS
 
 
@@ -31,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="+",
                    help="NIfTI/DICOM file, DICOM series folder, folder of scans or CSV list")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--raw", action="store_true", help="also write model-grid maps")
+    p.add_argument("--raw", action="store_true", help="also write model-grid maps to raw/")
+    p.add_argument("--maps", choices=MAP_GRIDS, default=None,
+                   help="grid of the maps/ NIfTI files: scan (resampled onto the scan, about "
+                        "20 MB each), model (the model grid with its exact affine, about 30 KB "
+                        "each; Slicer resamples on display) or none; default scan for one scan, "
+                        "model for --batch")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best)")
     p.add_argument("--series", default=None,
                    help="SeriesInstanceUID when a folder holds several (one scan only)")
@@ -115,7 +121,7 @@ def _single_atomic(args, labels, methods, progress):
             result = explain_into(args.input[0], tmp, raw=args.raw, device=args.device,
                                  series=args.series, model=args.model,
                                  organs=_organs_single(args.organs), labels=labels,
-                                 methods=methods, progress=progress)
+                                 methods=methods, progress=progress, maps=args.maps or "scan")
             publish(tmp, out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -148,7 +154,7 @@ def _batch(args, labels, methods) -> int:
         return 2
     opts = BatchOptions(model=args.model, device=args.device,
                         labels=tuple(labels) if labels else None, methods=methods, raw=args.raw,
-                        organs=organs)
+                        organs=organs, maps=args.maps or "model")
     reporter = BatchProgress(len(jobs), enabled=not args.quiet)
     try:
         report = run_batch(jobs, args.out, opts, cluster=args.cluster, workers=args.workers,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.io.dicom_enhanced import write_dicom_enhanced
 from engine.io.dicom_geometry import SeriesPlan, plan_series
 from engine.io.dicom_pixels import check_decoders, frame_of, read_pixels
 from engine.io.dicom_scan import (
@@ -28,7 +29,7 @@ from engine.io.dicom_scan import (
     looks_like_dicom,
     series_info,
 )
-from engine.io.dicom_write import write_dicom_enhanced, write_dicom_series
+from engine.io.dicom_write import write_dicom_series
 from engine.io.errors import (
     MultipleSeriesError,
     NonCTModalityWarning,

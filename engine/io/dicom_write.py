@@ -1,4 +1,4 @@
-"""Writing a CTVolume as a DICOM CT series (one file per slice) or an enhanced multi-frame file.
+"""Writing a CTVolume as a DICOM CT series (one file per slice).
 
 Geometry: the volume is first reordered (exactly) to the requested stored ``orientation``,
 e.g. ``"LPS"`` (the usual DICOM axial order: columns toward the patient's Left, rows toward
@@ -16,8 +16,8 @@ series carries the same StudyDate/Time, SeriesDate/Time and ContentDate/Time; re
 group by them (dcm2niix) never split a series written across a second boundary.  Each file
 of a series holds what the CT Image IOD requires (dciodvfy from dicom3tools reports no error
 or warning), including BodyPartExamined ``CHEST``, which settles the General Series module's
-Laterality condition (the chest is not a paired structure).  The enhanced writer fills only
-what ctcam's reader needs, not every macro of the Enhanced CT IOD.
+Laterality condition (the chest is not a paired structure).  The enhanced multi-frame writer
+is :mod:`engine.io.dicom_enhanced`; it shares the helpers below.
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.sequence import Sequence
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     CTImageStorage,
-    EnhancedCTImageStorage,
     ExplicitVRLittleEndian,
     generate_uid,
 )
@@ -116,82 +114,6 @@ def write_dicom_series(
         _save(ds, path)
         paths.append(path)
     return paths
-
-
-def write_dicom_enhanced(
-    path: str | Path,
-    vol: CTVolume,
-    *,
-    series_description: str = "ctcam enhanced",
-    patient_id: str = "CTCAM-0001",
-    patient_name: str = "ctcam^phantom",
-    modality: str = "CT",
-    orientation: str = "LPS",
-    signed: bool | None = None,
-    series_number: int = 1,
-    uid_seed: str | None = None,
-    when: _dt.datetime | None = None,
-) -> Path:
-    """Write ``vol`` as one Enhanced CT Image file with per-frame positions.
-
-    Shared functional groups hold pixel measures, plane orientation and the pixel value
-    transformation; per-frame groups hold each frame's plane position and stack number.
-    Enough for ctcam and common readers; not every optional module of the IOD is filled.
-    """
-    path = Path(path)
-    geo = _geometry(vol, orientation)
-    pixels, intercept, signed = _storage(geo["data"], signed)
-    uids = _Uids(uid_seed)
-    ds = _base(
-        EnhancedCTImageStorage,
-        uids("sop"),
-        uids("study"),
-        uids("series"),
-        uids("for"),
-        patient_id,
-        patient_name,
-        modality,
-        series_description,
-        series_number,
-        _dt.datetime.now() if when is None else when,
-    )
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
-    ds.InstanceNumber = 1
-    n = pixels.shape[2]
-    ds.NumberOfFrames = n
-
-    measures = Dataset()
-    measures.PixelSpacing = _ds([geo["dr"], geo["dc"]])
-    measures.SliceThickness = _ds([geo["ds"]])[0]
-    plane = Dataset()
-    plane.ImageOrientationPatient = _ds(np.concatenate([geo["row"], geo["col"]]))
-    transform = Dataset()
-    transform.RescaleIntercept = _ds([intercept])[0]
-    transform.RescaleSlope = DSfloat(1)
-    transform.RescaleType = "HU"
-    shared = Dataset()
-    shared.PixelMeasuresSequence = Sequence([measures])
-    shared.PlaneOrientationSequence = Sequence([plane])
-    shared.PixelValueTransformationSequence = Sequence([transform])
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
-
-    frames = []
-    for k in range(n):
-        pos = Dataset()
-        pos.ImagePositionPatient = _ds((geo["lps"] @ np.array([0.0, 0.0, float(k), 1.0]))[:3])
-        content = Dataset()
-        content.StackID = "1"
-        content.InStackPositionNumber = k + 1
-        content.DimensionIndexValues = [1, k + 1]
-        item = Dataset()
-        item.PlanePositionSequence = Sequence([pos])
-        item.FrameContentSequence = Sequence([content])
-        frames.append(item)
-    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
-    _pixel_module(ds, np.transpose(pixels, (2, 1, 0)), signed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _save(ds, path)
-    return path
 
 
 # -- helpers -------------------------------------------------------------------------------------
