@@ -4,11 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # System libraries Qt and VTK need when the machine lacks them (headless EGL/offscreen),
 # Xvfb for the tests that embed the VTK widget in a real X server, and the DICOM validators
-# the writer's tests run (dciodvfy from dicom3tools, dcm2niix; those tests skip without them).
+# the writer's tests run (dciodvfy from dicom3tools, dcm2niix) and a real PACS for the DICOMweb
+# tests (Orthanc with its DICOMweb plugin); those tests skip without them.
 # Without apt (or not as root) nothing is installed here.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=""
-  for p in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0 xvfb libxcb-icccm4 libxcb-keysyms1 desktop-file-utils dicom3tools dcm2niix; do
+  for p in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0 xvfb libxcb-icccm4 libxcb-keysyms1 desktop-file-utils dicom3tools dcm2niix orthanc orthanc-dicomweb; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   if [ -n "$need" ]; then

@@ -29,8 +29,9 @@ from engine.results import METHODS
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctcam explain", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", nargs="+",
-                   help="NIfTI/DICOM file, DICOM series folder, folder of scans or CSV list")
+    p.add_argument("input", nargs="*",
+                   help="NIfTI/DICOM file, DICOM series folder, folder of scans or CSV list "
+                        "(or --pacs URL --study UID)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--raw", action="store_true", help="also write model-grid maps to raw/")
     p.add_argument("--maps", choices=MAP_GRIDS, default=None,
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "model for --batch")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best)")
     p.add_argument("--series", default=None,
-                   help="SeriesInstanceUID when a folder holds several (one scan only)")
+                   help="SeriesInstanceUID when a folder (or --pacs study) holds several "
+                        "(one scan only)")
     p.add_argument("--model", default=None, help="weights .safetensors (card .json beside it)")
     p.add_argument("--organs", default=None,
                    help="organ label-map NIfTI (ctcam codes) for one scan; 'none' skips the "
@@ -172,8 +174,20 @@ def _batch(args, labels, methods) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from engine.batch.inputs import is_single_scan
+    from engine.cli import pacs_input
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    pacs_input.add_arguments(parser)
+    args = parser.parse_args(argv)
+    problem = pacs_input.usage_problem(args)
+    if problem:
+        parser.error(problem)
+    if args.pacs:
+        try:
+            args.input, args.series = [str(pacs_input.retrieve(args))], None
+        except CTCamError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     if args.workers is not None and args.workers < 1:
