@@ -18,6 +18,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     p.add_argument("--no-model", action="store_true", help="only view the scan; do not run the model")
     p.add_argument("--no-3d", action="store_true", help="no 3D view (e.g. without OpenGL)")
+    p.add_argument("--pacs", metavar="URL",
+                   help="open the Open from PACS dialog on this DICOMweb server "
+                        "(e.g. http://localhost:8042/dicom-web) instead of the demo case")
     return p.parse_args(list(sys.argv[1:] if argv is None else argv))
 
 
@@ -46,6 +49,8 @@ def create_window(args: argparse.Namespace):
     def start() -> None:
         if args.path:
             win.open_path(args.path, organs=args.organs)
+        elif getattr(args, "pacs", None):
+            win.open_pacs_dialog(args.pacs)
         else:
             win.open_demo()
 

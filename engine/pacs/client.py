@@ -10,12 +10,11 @@ from ``$CTCAM_PACS_PASSWORD``, never from the command line.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Cancelled
 from engine.pacs.cache import SeriesCache
 from engine.pacs.errors import PacsError, check_uid
 from engine.results import Progress
@@ -79,7 +78,10 @@ class PacsClient:
             from dicomweb_client.session_utils import create_session_from_user_pass
 
             session = create_session_from_user_pass(user, password or "")
-        self._client = DICOMwebClient(url=self.url, session=session)
+        self._client = DICOMwebClient(url=self.url, session=session, timeout=timeout_s)
+        # dicomweb-client's retry wrapper also retries every exception (a refused connection:
+        # 5 attempts, 30 s of back-off); one quick retry is enough for a busy server's 503
+        self._client.set_http_retry_params(retry=True, max_attempts=2, wait_exponential_multiplier=250)
         self.timeout_s = timeout_s
 
     # -- errors --------------------------------------------------------------------------
@@ -189,6 +191,14 @@ class PacsClient:
                  progress: Callable[[Progress], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> Path:
         """The series' folder in ``cache`` (retrieved now unless it is already complete)."""
+        from engine.io.progress import drive
+
+        report = None if progress is None else (lambda f, m: progress(Progress("retrieve", f, m)))
+        return drive(self.iter_retrieve(series, cache), report, cancel)
+
+    def iter_retrieve(self, series: SeriesSummary, cache: SeriesCache) -> Generator[Progress, None, Path]:
+        """:meth:`retrieve` as a generator (yields Progress per image, returns the folder; the
+        viewer runs it in a worker and cancels by closing it)."""
         folder = cache.folder(series.study_uid, series.uid)
         if cache.has(series.study_uid, series.uid):
             cache.touch(series.study_uid, series.uid)
@@ -201,17 +211,13 @@ class PacsClient:
         total = series.n_instances
         n = 0
         for ds in self._instances(series):
-            if cancel is not None and cancel():
-                raise Cancelled()
             n += 1
             if n > MAX_INSTANCES:
                 raise PacsError(f"PACS {self.url}: series {series.uid} has more than "
                                 f"{MAX_INSTANCES} instances; not a CT series ctcam reads.")
             _save_instance(ds, folder / f"{n:05d}.dcm")
-            if progress is not None:
-                frac = n / total if total else 0.0
-                progress(Progress("retrieve", min(frac, 1.0), f"retrieving image {n}"
-                                  + (f" of {total}" if total else "")))
+            yield Progress("retrieve", min(n / total, 1.0) if total else 0.0,
+                           f"retrieving image {n}" + (f" of {total}" if total else ""))
         if n == 0:
             raise PacsError(f"PACS {self.url}: series {series.uid} returned no images.")
         cache.mark_complete(series.study_uid, series.uid, n)

@@ -19,6 +19,7 @@ class MenuActions:
         f = mb.addMenu("&File")
         f.addAction("&Open file…", QtGui.QKeySequence.StandardKey.Open, self.open_file_dialog)
         f.addAction("Open &DICOM folder…", self.open_folder_dialog)
+        f.addAction("Open from &PACS…", self.open_pacs_dialog)
         f.addAction("Open d&emo case", self.open_demo)
         self.recent_menu = f.addMenu("Open &recent")
         self._rebuild_recent()
@@ -66,6 +67,19 @@ class MenuActions:
 
         card = self.state.result.card if self.state.result is not None else _bundled_card()
         ModelCardDialog(card, self).open()
+
+    def open_pacs_dialog(self, url: str | None = None):
+        """The (non-modal) Open from PACS dialog; one per window."""
+        from viewer.qt.pacs_dialog import PacsDialog
+
+        dlg = self.findChild(PacsDialog)
+        if dlg is None:
+            dlg = PacsDialog(self, url)
+        elif url:
+            dlg.url.setText(url)
+        dlg.show()
+        dlg.raise_()
+        return dlg
 
     def show_help(self) -> None:
         QtWidgets.QMessageBox.information(self, "Mouse and keys", HELP_TEXT)
