@@ -86,6 +86,14 @@ def _single(args, labels, methods) -> int:
         return 2
     if not args.quiet:
         print(file=sys.stderr)  # end the progress line
+    if args.dicom_out or args.pacs_send:
+        from engine.cli import pacs_input
+
+        try:
+            pacs_input.dicom_results(args, result, labels)
+        except (CTCamError, OSError) as exc:
+            print(f"error: DICOM results: {exc}".replace("\n", " "), file=sys.stderr)
+            return 2
     for w in result.extra.get("warnings", []):
         print(f"warning: {w}".replace("\n", " "), file=sys.stderr)
     from engine.suitability import UNSUITABLE
