@@ -174,3 +174,17 @@ def save_image_job(image, out_path: str):
         raise CTCamError(f"Could not write the screenshot {out_path}: check that the folder exists "
                          "and is writable.")
     return [out_path]
+
+
+def export_dicom_job(result, volume: CTVolume, label: int | None, out_dir: str):
+    """DICOM result objects (engine.dicom_out: organ SEG, the selected label's Parametric Maps
+    for both methods, findings SR) into ``out_dir``; returns the paths written."""
+    from pathlib import Path
+
+    from engine.dicom_out import build_objects, write_objects
+
+    yield Progress("export", 0.1, "building DICOM objects")
+    labels = None if label is None else [result.labels[label].name]
+    objects = build_objects(result, volume, Path(out_dir), labels=labels)
+    yield Progress("export", 0.8, "writing DICOM objects")
+    return [str(p) for p in write_objects(objects, Path(out_dir))]

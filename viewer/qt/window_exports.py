@@ -84,6 +84,20 @@ class ExportActions:
         self.runner.submit("export", lambda: jobs.export_maps_job(r, vol, labels, methods, out_dir),
                            self._on_exported, scan_id=self.state.scan_id, description="Exporting heat maps")
 
+    def export_dicom_dialog(self, out_dir: str | None = None) -> None:
+        """Export > DICOM results: SEG + the selected finding's Parametric Maps + SR, for Slicer,
+        OHIF or a PACS (docs/pacs.md)."""
+        if not self._need_result():
+            return
+        if out_dir is None:
+            out_dir = QtWidgets.QFileDialog.getExistingDirectory(
+                self, "Folder for the DICOM results", str(self._last_dir()))
+        if out_dir:
+            r, vol, label = self.state.result, self.state.volume, self.state.label
+            self.runner.submit("export", lambda: jobs.export_dicom_job(r, vol, label, out_dir),
+                               self._on_exported, scan_id=self.state.scan_id,
+                               description="Writing DICOM results")
+
     def _on_exported(self, written) -> None:
         self.last_exported = list(written)
         where = written[0] if len(written) == 1 else f"{len(written)} files in {Path(written[0]).parent.parent}"

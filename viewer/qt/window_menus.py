@@ -28,6 +28,7 @@ class MenuActions:
         self.export_actions = {
             "screenshot": e.addAction("Screenshot of the views (PNG)…", self.export_screenshot),
             "maps": e.addAction("Heat maps (NIfTI, scan geometry)…", self.export_maps_dialog),
+            "dicom": e.addAction("DICOM results (SEG, Parametric Maps, SR)…", self.export_dicom_dialog),
             "csv": e.addAction("Findings (CSV)…", lambda: self.export_findings_dialog("csv")),
             "json": e.addAction("Findings (JSON)…", lambda: self.export_findings_dialog("json")),
             "3d_png": e.addAction("3D view (PNG)…", lambda: self.export_3d("screenshot")),
