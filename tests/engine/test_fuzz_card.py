@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fuzz_support import CardCase, card_cases, model_seed, outcome_of, run_card
+from fuzz_cards import CardCase, card_cases, run_card
+from fuzz_support import model_seed, outcome_of
 from hypothesis import HealthCheck, example, given, settings
 
 CI = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -13,16 +13,8 @@ import time
 
 import numpy as np
 import pytest
-from fuzz_support import (
-    DicomCase,
-    FuzzFailure,
-    NiftiCase,
-    dicom_cases,
-    nifti_cases,
-    outcome_of,
-    run_dicom,
-    run_nifti,
-)
+from fuzz_dicom import DicomCase, dicom_cases, run_dicom
+from fuzz_support import FuzzFailure, NiftiCase, nifti_cases, outcome_of, run_nifti
 from hypothesis import HealthCheck, example, given, settings
 
 from engine.io.errors import CorruptFileError
