@@ -36,6 +36,12 @@ import numpy as np
 COORDINATES = "RAS mm (patient Right, Anterior, Superior)"
 
 
+def pretty(name: str) -> str:
+    """"left_lung" -> "Left lung"; "ground_glass_opacity" -> "Ground glass opacity"."""
+    s = name.replace("_", " ")
+    return s[:1].upper() + s[1:]
+
+
 @dataclass
 class Finding:
     index: int

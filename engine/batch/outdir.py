@@ -30,7 +30,7 @@ from engine.batch.inputs import OUTPUT_MARKER
 from engine.errors import CTCamError
 
 LOCK_NAME = ".ctcam.lock"
-OUTPUTS = ("findings.json", "maps", "raw", "summary.png")  # what one scan writes
+OUTPUTS = ("findings.json", "maps", "raw", "summary.png", "report.html")  # what one scan writes
 DIR_OUTPUTS = ("maps", "raw")
 
 
@@ -58,7 +58,7 @@ def prepare(out: str | Path) -> Path:
     return out
 
 
-def check_targets(folder: Path, files=("findings.json", "summary.png"),
+def check_targets(folder: Path, files=("findings.json", "summary.png", "report.html"),
                   folders=DIR_OUTPUTS) -> None:
     """Names a run will write must be free or of the right kind (findings.json a file,
     maps/ a folder ...), so a run cannot fail at its very end."""
@@ -113,7 +113,7 @@ def card_digest(card: dict[str, Any]) -> str:
 
 
 def provenance(card: dict[str, Any], *, labels, methods, raw: bool, organs: str,
-               maps: str = "scan") -> dict[str, Any]:
+               maps: str = "scan", report: bool = False) -> dict[str, Any]:
     """What produced an output; equal records mean the output can be reused as it is."""
     from engine import __version__
 
@@ -125,6 +125,7 @@ def provenance(card: dict[str, Any], *, labels, methods, raw: bool, organs: str,
         "methods": list(methods),
         "raw": bool(raw),
         "maps": maps,
+        "report": bool(report),
         "organs": organs,
     }
 

@@ -41,6 +41,7 @@ class BatchOptions:
     methods: tuple[str, ...] = METHODS
     raw: bool = False
     maps: str = "model"  # MAP_GRIDS: the batch default keeps ~1 MB of maps per scan, not ~700 MB
+    report: bool = False  # also report.html per scan (engine/report_html.py)
     organs: str = "auto"  # default organ map: "auto" (classical segmentation) or "none"
     summary_top: int = 3  # findings shown in summary.png
 
@@ -102,7 +103,7 @@ def _organs_arg(job: ScanJob, opts: BatchOptions):
 def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
                  device: str | None = None, series: str | None = None, model=None,
                  organs=None, labels=None, methods=METHODS, progress=None, extra=None,
-                 maps: str = "scan"):
+                 maps: str = "scan", report: bool = False):
     """Explain one scan into ``out``; returns the ExplainResult.
 
     ``maps``: ``"scan"`` writes maps/ resampled onto the scan grid, ``"model"`` the model-grid
@@ -128,8 +129,14 @@ def explain_into(input_path: str | Path, out: str | Path, *, raw: bool = False,
                    raw=maps == "model")
     if raw:
         write_maps(result, volume, out / "raw", labels=labels, methods=methods, raw=True)
+    if report:
+        from engine.export import label_indices
+        from engine.report_html import write_report
+
+        write_report(result, volume, out / "report.html", source=str(input_path), methods=methods,
+                     labels=label_indices(result, labels))
     prov = provenance(result.card, labels=labels, methods=methods, raw=raw,
-                      organs=organs_choice(organs), maps=maps)
+                      organs=organs_choice(organs), maps=maps, report=report)
     doc = findings_dict(result, volume.affine, input=str(input_path),
                         organ_map=result.extra.get("organ_message"), provenance=prov,
                         **(extra or {}))
@@ -158,7 +165,8 @@ def expected_provenance(job: ScanJob, opts: BatchOptions) -> dict[str, Any]:
     from engine.batch.outdir import provenance
 
     return provenance(model_card_for(opts.model), labels=opts.labels, methods=opts.methods,
-                      raw=opts.raw, organs=organs_choice(_organs_arg(job, opts)), maps=opts.maps)
+                      raw=opts.raw, organs=organs_choice(_organs_arg(job, opts)), maps=opts.maps,
+                      report=opts.report)
 
 
 def _top(result) -> tuple[str, float]:
@@ -221,6 +229,7 @@ def explain_scan_job(job: ScanJob, out_dir: str | Path, opts: BatchOptions, *,
         result = explain_into(job.path, tmp, raw=opts.raw, device=opts.device, series=job.series,
                              model=loaded, organs=_organs_arg(job, opts), labels=labels,
                              methods=opts.methods, progress=report, maps=opts.maps,
+                             report=opts.report,
                              extra={"id": job.id, **({"series": job.series} if job.series else {})})
         timings = {k: float(v) for k, v in result.timings.items()}
         timings["write"] = time.perf_counter() - t1 - sum(timings.values())  # maps + json

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "20 MB each), model (the model grid with its exact affine, about 30 KB "
                         "each; Slicer resamples on display) or none; default scan for one scan, "
                         "model for --batch")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html: findings, operating points, suitability, key "
+                        "slices with both methods on one scale, the model's caveat")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best)")
     p.add_argument("--series", default=None,
                    help="SeriesInstanceUID when a folder (or --pacs study) holds several "
@@ -131,7 +134,8 @@ def _single_atomic(args, labels, methods, progress):
             result = explain_into(args.input[0], tmp, raw=args.raw, device=args.device,
                                  series=args.series, model=args.model,
                                  organs=_organs_single(args.organs), labels=labels,
-                                 methods=methods, progress=progress, maps=args.maps or "scan")
+                                 methods=methods, progress=progress, maps=args.maps or "scan",
+                                 report=args.report)
             publish(tmp, out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -164,7 +168,7 @@ def _batch(args, labels, methods) -> int:
         return 2
     opts = BatchOptions(model=args.model, device=args.device,
                         labels=tuple(labels) if labels else None, methods=methods, raw=args.raw,
-                        organs=organs, maps=args.maps or "model")
+                        organs=organs, maps=args.maps or "model", report=args.report)
     reporter = BatchProgress(len(jobs), enabled=not args.quiet)
     try:
         report = run_batch(jobs, args.out, opts, cluster=args.cluster, workers=args.workers,

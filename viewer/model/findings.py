@@ -7,15 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.findings import Finding, summarise, write_findings_csv
+from engine.findings import Finding, pretty, summarise, write_findings_csv
 
 __all__ = ["Finding", "summarise", "pretty", "write_csv", "write_json"]
-
-
-def pretty(name: str) -> str:
-    """"left_lung" -> "Left lung"; "ground_glass_opacity" -> "Ground glass opacity"."""
-    s = name.replace("_", " ")
-    return s[:1].upper() + s[1:]
 
 
 def write_csv(path: str | Path, findings: list[Finding]) -> None:

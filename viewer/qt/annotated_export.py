@@ -163,7 +163,8 @@ def export_dialog(window, path: str | None = None, width: int | None = None) -> 
 
 def export_report(window, path: str | None = None) -> None:
     """File > Export > Report (HTML): findings, truth and the annotated key image in one file."""
-    from viewer.model.report_html import report_html
+    from engine.report_html import report_html
+    from viewer.model.truth_readout import truth_status
 
     if window.state.result is None:
         window.show_error("export", "Nothing to report yet: open a scan and wait for the model to finish.")
@@ -178,7 +179,10 @@ def export_report(window, path: str | None = None) -> None:
     render_annotated(window, 1600).save(buf, "PNG")
     s, r = window.state, window.state.result
     text = report_html(source=s.volume.meta.get("source_path"), card=r.card, findings=list(window.findings),
-                       suitability=getattr(r, "suitability", None), truth=s.truth, truth_stats=s.truth_stats,
+                       suitability=getattr(r, "suitability", None),
+                       truth_status={f.name: truth_status(s.truth, f.name) for f in window.findings
+                                     if truth_status(s.truth, f.name)},
+                       truth_stats=s.truth_stats,
                        images=[("Views at the selected finding", bytes(buf.data()))])
     window.runner.submit("export", lambda: _write(text, path), window._on_exported, scan_id=None,
                          description="Saving report")

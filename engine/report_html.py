@@ -1,4 +1,5 @@
-"""A per-scan report as one self-contained HTML file (images inlined), Qt-free.
+"""A per-scan report as one self-contained HTML file (images inlined); written by the viewer
+(File > Export > Report) and by ``ctcam explain --report`` (one scan or each scan of a batch).
 
 Scan and model identification, the suitability verdict, every finding with its probability,
 operating point, in-organ shares and (when the truth is known) the truth and the maps'
@@ -12,20 +13,21 @@ import base64
 import html
 from pathlib import Path
 
-from viewer.model.findings import pretty
-from viewer.model.truth_readout import truth_status
+from engine.findings import pretty
 
 
 def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.0f}%"
 
 
-def report_html(*, source: str | None, card: dict, findings, suitability: dict | None, truth=None,
-                truth_stats: dict | None = None, images: list[tuple[str, bytes]] = ()) -> str:
+def report_html(*, source: str | None, card: dict, findings, suitability: dict | None,
+                truth_status: dict[str, str] | None = None, truth_stats: dict | None = None,
+                images: list[tuple[str, bytes]] = ()) -> str:
+    """``truth_status``: label name -> "present" / "absent" where the truth is known."""
     e = html.escape
     rows = []
     for f in sorted(findings, key=lambda f: -f.probability):
-        status = truth_status(truth, f.name) or ""
+        status = (truth_status or {}).get(f.name, "")
         st = (truth_stats or {}).get(f.name, {})
         lesion = "; ".join(f"{t} {_pct(st[m].get('in_lesion'))}, peak {st[m]['peak_mm']:.1f} mm"
                            for m, t in (("hirescam", "HiResCAM"), ("gradcam", "Grad-CAM")) if m in st)
@@ -52,3 +54,27 @@ th{{background:#eee}}img{{max-width:100%}}.caveat{{background:#fff3cd;padding:8p
 <p class="caveat">{e(str(card.get('synthetic_data_statement') or 'Research tool; not a medical device.'))}</p>
 </body></html>
 """
+
+
+def write_report(result, volume, path: str | Path, *, source: str | None, methods=None,
+                 labels=None, top: int = 3) -> Path:
+    """``ctcam explain --report``: the report with the summary figure (key axial slice of the
+    top findings, CT | HiResCAM | Grad-CAM on one shared scale; engine/summary_png.py)."""
+    import io
+
+    from engine.findings import summarise
+    from engine.results import METHODS
+    from engine.summary_png import render_summary
+
+    buf = io.BytesIO()
+    render_summary(result, volume, methods=methods or METHODS, labels=labels, top=top,
+                   title=f"{Path(str(source or 'scan')).name}   model {result.card.get('name')} "
+                         f"{result.card.get('version')}").save(buf, format="PNG")
+    text = report_html(source=source, card=result.card, findings=summarise(result, volume.affine),
+                       suitability=result.suitability or None,
+                       images=[(f"Key slices of the {top} most probable findings: CT, HiResCAM, "
+                                "Grad-CAM (one colour scale per finding, shared by both methods)",
+                                buf.getvalue())])
+    path = Path(path)
+    path.write_text(text, encoding="utf-8")
+    return path
