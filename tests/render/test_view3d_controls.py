@@ -116,6 +116,29 @@ def test_cancel_stops_the_export_and_leaves_no_file(win, qtbot, tmp_path):
         assert im.size == (win.view3d.width(), win.view3d.height())
 
 
+def test_png_at_a_chosen_width_keeps_the_aspect_and_mp4_plays(win, qtbot, tmp_path):
+    png = tmp_path / "big.png"
+    win.export_3d("screenshot", str(png), width=1280)
+    qtbot.waitUntil(lambda: png.exists() and win.export3d_dialog is None, timeout=60000)
+    w, h = win.view3d.width(), win.view3d.height()
+    with Image.open(png) as im:
+        assert im.size[0] == 1280 and abs(im.size[1] - 1280 * h / w) <= 1
+        assert np.asarray(im.convert("L")).std() > 5  # a picture, not a blank frame
+    from viewer.render3d.export import mp4_available
+
+    if not mp4_available():
+        pytest.skip("imageio-ffmpeg not installed (pip install 'ctcam[video]'); GIF only")
+    import imageio_ffmpeg
+
+    mp4 = tmp_path / "turn.mp4"
+    win.export_3d("turntable", str(mp4), n_frames=6, width=321)  # odd: padded to even
+    qtbot.waitUntil(lambda: mp4.exists() and win.export3d_dialog is None, timeout=60000)
+    reader = imageio_ffmpeg.read_frames(str(mp4))
+    meta = next(reader)
+    n = sum(1 for _ in reader)
+    assert meta["size"][0] == 322 and meta["size"][1] % 2 == 0 and n == 6
+
+
 def test_bad_export_path_is_a_dialog_not_a_crash(win, qtbot, tmp_path):
     win.export_3d("turntable", str(tmp_path / "no_such_dir" / "t.gif"), n_frames=2)
     qtbot.waitUntil(lambda: "does not exist" in win.last_message, timeout=10000)

@@ -103,22 +103,39 @@ class ExportActions:
         where = written[0] if len(written) == 1 else f"{len(written)} files in {Path(written[0]).parent.parent}"
         self.statusBar().showMessage(f"Saved {where}", 8000)
 
-    def export_3d(self, kind: str, path: str | None = None, n_frames: int = 36) -> None:
-        """Write the 3D view as PNG (``kind="screenshot"``) or a turntable GIF, rendered in a
-        separate process (viewer.render3d.export) with a progress dialog and Cancel."""
+    def export_3d(self, kind: str, path: str | None = None, n_frames: int = 36,
+                  width: int | None = None) -> None:
+        """Write the 3D view as PNG (``kind="screenshot"``) or a turntable GIF/MP4, ``width``
+        pixels wide (the view's aspect ratio; asked for from the menu, the view's own size when
+        called with a path and no width), rendered in a separate
+        process (viewer.render3d.export) with a progress dialog and Cancel."""
         if self.view3d is None or self.state.volume is None:
             self.show_error("export", "Nothing to export yet: open a scan first (and keep the 3D view on).")
             return
-        ext, title = ("png", "3D view (PNG)") if kind == "screenshot" else ("gif", "3D turntable (GIF)")
+        from viewer.render3d.export import export_job, export_spec, mp4_available
+
+        if kind == "screenshot":
+            ext, title, filt = "png", "3D view (PNG)", "PNG (*.png)"
+        else:
+            ext, title = ("mp4", "3D turntable (MP4)") if mp4_available() else ("gif", "3D turntable (GIF)")
+            filt = "MP4 video (*.mp4);;GIF (*.gif)" if mp4_available() else "GIF (*.gif)"
+        interactive = path is None
         if path is None:
             stem = "ctcam-3d" if kind == "screenshot" else "ctcam-turntable"
             path, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self, f"Save {title}", str(Path(self._last_dir()) / f"{stem}.{ext}"), f"{ext.upper()} (*.{ext})")
+                self, f"Save {title}", str(Path(self._last_dir()) / f"{stem}.{ext}"), filt)
         if not path:
             return
-        from viewer.render3d.export import export_job, export_spec
-
         spec = export_spec(self.view3d)
+        if width is None and interactive:
+            width, ok = QtWidgets.QInputDialog.getInt(
+                self, "Export size", "Width in pixels (the view's aspect ratio is kept):",
+                max(1024, spec.size[0]), 256, 4096, 64)
+            if not ok:
+                return
+        if width is not None:
+            w0, h0 = spec.size
+            spec.size = (int(width), max(64, int(round(int(width) * h0 / max(1, w0)))))
         self._end_export3d()  # a new export supersedes (cancels) a running one
         dlg = QtWidgets.QProgressDialog(f"Rendering the {title}…", "Cancel", 0, 1000, self)
         dlg.setObjectName("export3d_progress")

@@ -43,9 +43,24 @@ def export_spec(view) -> ExportSpec:
         size=(max(64, view.width()), max(64, view.height())), max_dim=view._max_dim)
 
 
+def mp4_available() -> bool:
+    """Whether MP4 turntables can be written (the optional package imageio-ffmpeg, which
+    ships its own ffmpeg: ``pip install 'ctcam[video]'``)."""
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _check_path(path: Path, kind: str) -> None:
-    if kind == "turntable" and path.suffix.lower() != ".gif":
-        raise CTCamError(f"The turntable is written as an animated GIF: {path} should end in .gif.")
+    suffix = path.suffix.lower()
+    if kind == "turntable" and suffix not in (".gif", ".mp4"):
+        raise CTCamError(f"The turntable is written as an animated GIF or an MP4 video: {path} "
+                         "should end in .gif or .mp4.")
+    if kind == "turntable" and suffix == ".mp4" and not mp4_available():
+        raise CTCamError(f"Cannot write {path}: MP4 needs the optional package imageio-ffmpeg "
+                         "(pip install 'ctcam[video]'); save the turntable as .gif instead.")
     if not path.parent.is_dir():
         raise CTCamError(f"Cannot write {path}: the folder {path.parent} does not exist. Choose another folder.")
 
@@ -85,6 +100,8 @@ def render_export(spec: ExportSpec, kind: str, path, n_frames: int = 36, fps: fl
     try:
         if kind == "screenshot":
             frames[0].save(tmp, format="PNG")
+        elif path.suffix.lower() == ".mp4":
+            _write_mp4(frames, tmp, fps)
         else:
             frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                            duration=int(round(1000.0 / fps)), loop=0)
@@ -93,6 +110,27 @@ def render_export(spec: ExportSpec, kind: str, path, n_frames: int = 36, fps: fl
         tmp.unlink(missing_ok=True)
         raise CTCamError(f"Could not write {path}: {exc}. Choose a writable folder.") from exc
     return path
+
+
+def _write_mp4(frames, path: Path, fps: float) -> None:
+    """H.264 (yuv420p, the format every player and PowerPoint reads); odd sizes are padded by
+    one black pixel row/column (the encoder needs even dimensions)."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    w, h = frames[0].size
+    ew, eh = w + w % 2, h + h % 2
+    writer = imageio_ffmpeg.write_frames(str(path), (ew, eh), fps=fps, codec="libx264",
+                                         pix_fmt_out="yuv420p", macro_block_size=1,
+                                         output_params=["-f", "mp4"])
+    writer.send(None)
+    try:
+        for im in frames:
+            a = np.zeros((eh, ew, 3), np.uint8)
+            a[:h, :w] = np.asarray(im.convert("RGB"))
+            writer.send(np.ascontiguousarray(a))
+    finally:
+        writer.close()
 
 
 def _child(spec, kind, path, n_frames, fps, q) -> None:
