@@ -8,6 +8,8 @@ card.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 ORGAN_CODES: dict[str, int] = {"right_lung": 1, "heart": 2, "left_lung": 3}
 
 LUNG_ABNORMALITIES: tuple[str, ...] = (
@@ -45,3 +47,13 @@ def split_label(label: str) -> tuple[str, str]:
 def organ_code(label: str) -> int:
     """Organ label-map code of a label's allowed region."""
     return ORGAN_CODES[split_label(label)[0]]
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """One label of a model card, with the code of its organ in the organ label map."""
+
+    name: str  # "<organ>/<abnormality>"
+    organ: str  # "right_lung" | "left_lung" | "heart" (organ names come from the model card)
+    abnormality: str
+    organ_code: int  # code of the allowed region in the organ label map

@@ -8,23 +8,8 @@ from typing import Any
 import numpy as np
 
 from engine.cam.registry import METHODS  # noqa: F401 - the method names, defined once there
-
-
-@dataclass(frozen=True)
-class LabelInfo:
-    name: str  # "<organ>/<abnormality>"
-    organ: str  # "right_lung" | "left_lung" | "heart" (organ names come from the model card)
-    abnormality: str
-    organ_code: int  # code of the allowed region in the organ label map
-
-
-@dataclass
-class Progress:
-    """Yielded by every long engine generator."""
-
-    stage: str  # "load", "organs", "preprocess", "predict", "explain", ...
-    fraction: float  # 0..1 within the whole job
-    message: str = ""
+from engine.labels import LabelInfo  # noqa: F401 - defined with the label space
+from engine.progress import Progress  # noqa: F401 - a leaf module: readers import it too
 
 
 @dataclass

@@ -20,7 +20,7 @@ from engine.io.errors import PathNotFoundError, UnknownFileError
 from engine.io.limits import check_regular_file
 from engine.io.progress import CancelCallback, ProgressCallback, drive
 from engine.io.sniff import detect_format
-from engine.results import Progress
+from engine.progress import Progress
 from engine.volume import CTVolume
 
 __all__ = ["SeriesInfo", "iter_load", "list_series", "load"]

@@ -42,7 +42,7 @@ from engine.io.hu import HUConverter
 from engine.io.limits import check_readable
 from engine.io.progress import drive, rescaled
 from engine.io.warn import warn_and_record
-from engine.results import Progress
+from engine.progress import Progress
 from engine.volume import CTVolume, canonicalize
 
 __all__ = [

@@ -28,7 +28,7 @@ from engine.io.errors import (
     UnknownFileError,
     VolumeReadError,
 )
-from engine.results import Progress
+from engine.progress import Progress
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
 

@@ -53,7 +53,7 @@ from engine.io.nifti_limits import CappedStream, check_data_size, check_single_f
 from engine.io.orient import orientation_string, reorient
 from engine.io.progress import drive
 from engine.io.warn import warn_and_record
-from engine.results import Progress
+from engine.progress import Progress
 from engine.volume import CTVolume, canonicalize
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")

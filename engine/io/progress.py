@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator
 from typing import TypeVar
 
 from engine.errors import Cancelled
-from engine.results import Progress
+from engine.progress import Progress
 
 T = TypeVar("T")
 

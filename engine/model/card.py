@@ -34,9 +34,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from engine.labels import LabelInfo
 from engine.model.card_inputs import check_inputs
 from engine.model.errors import ModelCardError
-from engine.results import LabelInfo
 from engine.safe_paths import name_problem
 
 CARD_FORMAT = "ctcam-model-card/1"

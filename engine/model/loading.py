@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engine.labels import LabelInfo
 from engine.model.card import (
     CARD_FORMAT,
     LICENCE_NOTE,
@@ -34,7 +35,6 @@ from engine.model.card import (
 from engine.model.errors import DeviceError, ModelCardError, ModelWeightsError
 from engine.model.net import TARGET_LAYER, AxialNet, architecture_of, build_from_architecture
 from engine.resources import bundled_model_paths
-from engine.results import LabelInfo
 
 
 def select_device(requested: str | torch.device | None = None) -> torch.device:

@@ -43,7 +43,7 @@ def test_phantom_bad_prevalence_one_line(tmp_path, capsys, value):
 
 
 def test_phantom_seed_bounds_accepted():
-    from engine.phantom.cli import MAX_SEED, build_parser
+    from engine.cli.phantom import MAX_SEED, build_parser
 
     for seed in (0, 7, MAX_SEED):
         args = build_parser().parse_args(["--seed", str(seed), "--out", "x"])

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from engine.cli.phantom import main as phantom_main
 from engine.labels import LABELS, ORGAN_CODES, organ_code, split_label
 from engine.phantom import PhantomCase, generate
-from engine.phantom.cli import main as phantom_main
 
 ALL = 1.0  # prevalence: every label present
 
