@@ -83,10 +83,19 @@ class SeriesInfo:
     series_number: int | None = None
     n_files: int = 0
     enhanced: bool = False
+    slice_spacing_mm: float | None = None  # median distance between slice positions
 
     def label(self) -> str:
-        desc = f" '{self.description}'" if self.description else ""
-        return f"{self.uid}{desc} ({self.modality or '?'}, {self.n_slices} slices)"
+        """One line for a series chooser: number, description, modality, images, slice
+        spacing, matrix, then the UID (what a radiologist recognises first, the UID last)."""
+        head = f"Series {self.series_number}" if self.series_number is not None else "Series"
+        parts = [f"{self.modality or '?'}", f"{self.n_slices} images"]
+        if self.slice_spacing_mm:
+            parts.append(f"slices every {self.slice_spacing_mm:.3g} mm")
+        if self.shape is not None:
+            parts.append(f"{self.shape[0]} x {self.shape[1]}")
+        return (f"{head}: {self.description or 'no description'} — {', '.join(parts)}  "
+                f"[{self.uid}]")
 
 
 def looks_like_dicom(path: Path) -> bool:
@@ -269,7 +278,26 @@ def series_info(rec: SeriesRecord) -> SeriesInfo:
         series_number=rec.series_number,
         n_files=len(rec.files),
         enhanced=rec.enhanced,
+        slice_spacing_mm=_slice_spacing(rec.frames),
     )
+
+
+def _slice_spacing(frames: list[FrameRef]) -> float | None:
+    """Median gap between the frames' positions along the first frame's normal (None when
+    the headers hold no geometry)."""
+    import numpy as np
+
+    first = frames[0] if frames else None
+    if first is None or first.orientation is None or len(frames) < 2:
+        return None
+    o = np.asarray(first.orientation, dtype=np.float64)
+    normal = np.cross(o[:3], o[3:])
+    pos = [f.position for f in frames if f.position is not None]
+    if len(pos) < 2 or not np.isfinite(normal).all() or np.linalg.norm(normal) < 0.5:
+        return None
+    d = np.diff(np.sort(np.asarray(pos, dtype=np.float64) @ normal))
+    d = d[d > 1e-3]
+    return float(np.median(d)) if len(d) else None
 
 
 # -- header parsing ------------------------------------------------------------------------------

@@ -205,3 +205,16 @@ def test_oblique_series_round_trip(tmp_path, io_volume):
     vol = load(tmp_path / "s")
     np.testing.assert_array_equal(vol.hu, oblique.hu)
     np.testing.assert_allclose(vol.affine, oblique.affine, atol=1e-6)
+
+
+def test_series_labels_say_what_a_radiologist_recognises(tmp_path, io_volume):
+    write_dicom_series(tmp_path / "a", io_volume, series_description="chest 2.5", series_number=3)
+    write_dicom_series(tmp_path / "b", io_volume, series_number=4, uid_seed="b", series_description="")
+    from engine.io.dicom import list_series
+
+    labels = sorted(s.label() for s in list_series(tmp_path))
+    sp = io_volume.spacing[2]
+    assert labels[0].startswith(f"Series 3: chest 2.5 — CT, {io_volume.shape[2]} images, "
+                                f"slices every {sp:.3g} mm, {io_volume.shape[0]} x {io_volume.shape[1]}")
+    assert labels[1].startswith("Series 4: no description — CT")
+    assert all(lab.endswith("]") and "[1." in lab for lab in labels)  # the UID last

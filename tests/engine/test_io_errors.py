@@ -322,10 +322,10 @@ def test_several_series_need_a_choice(tmp_path, io_volume):
         load(tmp_path)
     uids = {s.uid for s in err.value.series}
     assert pydicom.dcmread(a[0]).SeriesInstanceUID in uids and len(uids) == 2
-    assert_good_message(err.value, "2 series", "'soft'", "'lung'", "--series", *uids)
+    assert_good_message(err.value, "2 series", "Series 1: soft", "Series 1: lung", "--series", *uids)
     with pytest.raises(E.SeriesNotFoundError) as err2:
         load(tmp_path, series="1.2.3.4")
-    assert_good_message(err2.value, "1.2.3.4", "'soft'")
+    assert_good_message(err2.value, "1.2.3.4", "Series 1: soft")
 
 
 # -- warnings: still opens ---------------------------------------------------------------------------

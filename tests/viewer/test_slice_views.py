@@ -123,3 +123,12 @@ def test_the_crosshair_sits_on_the_centre_of_the_voxel_it_names(qtbot, window, t
         assert abs(fx % 1 - 0.5) < 1e-6 and abs(fy % 1 - 0.5) < 1e-6, name
         img = pane.ct_item.image
         assert img[int(fx), int(fy)] == img.max(), name  # ... of the bright voxel's pixel
+
+
+def test_the_method_menu_ticks_the_method_shown(qtbot, window):
+    acts = window.method_actions
+    assert acts["hirescam"].isChecked() and not acts["gradcam"].isChecked()
+    window.state.method = "gradcam"  # changed elsewhere (the overlay panel, a key)
+    assert acts["gradcam"].isChecked() and not acts["hirescam"].isChecked()
+    acts["difference"].trigger()  # chosen from the menu
+    assert window.state.method == "difference" and acts["difference"].isChecked()

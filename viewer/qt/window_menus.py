@@ -56,8 +56,15 @@ class MenuActions:
             wl.addAction(f"{name.capitalize()} ({w:.0f}/{lvl:.0f})\t{n}", lambda n=name: self.state.apply_preset(n))
         v.addAction("&Reset zoom\tR", self.reset_views)
         m = mb.addMenu("&Method")
+        methods = QtGui.QActionGroup(self)  # exclusive: the menu ticks the method shown
+        self.method_actions = {}
         for key in ("hirescam", "gradcam", "difference"):
-            m.addAction(METHOD_TITLES[key], lambda k=key: setattr(self.state, "method", k))
+            a = m.addAction(METHOD_TITLES[key], lambda k=key: setattr(self.state, "method", k))
+            a.setCheckable(True)
+            methods.addAction(a)
+            self.method_actions[key] = a
+        self._tick_method(self.state.method)
+        self.state.events.connect("method", self._tick_method)
         h = mb.addMenu("&Help")
         h.addAction("&Model card…", self.show_model_card)
         h.addAction("&Mouse and keys…", self.show_help)
@@ -68,6 +75,11 @@ class MenuActions:
 
         card = self.state.result.card if self.state.result is not None else _bundled_card()
         ModelCardDialog(card, self).open()
+
+    def _tick_method(self, method=None) -> None:
+        a = self.method_actions.get(self.state.method)
+        if a is not None and not a.isChecked():
+            a.setChecked(True)
 
     def open_pacs_dialog(self, url: str | None = None):
         """The (non-modal) Open from PACS dialog; one per window."""
