@@ -25,10 +25,12 @@ def test_findings_grouped_sorted_filtered(qtbot, window, volume, tmp_path):
     assert organs == ["Left lung", "Heart", "Right lung"]  # sorted by best probability
     # the most probable finding is selected on arrival and its map shown
     assert window.state.label == 0
-    window.findings_panel.filter_edit.setText("cardio")
+    for typed in ("c", "ca", "cardio"):  # typing narrows the list, never changes the selection
+        window.findings_panel.filter_edit.setText(typed)
+        assert window.state.label == 0
     assert proxy.rowCount() == 1 and proxy.index(0, 0).data() == "Heart"
     window.findings_panel.filter_edit.clear()
-    assert proxy.rowCount() == 3
+    assert proxy.rowCount() == 3 and window.state.label == 0
 
 
 def test_selecting_a_finding_jumps_to_peak_and_overlays_it(qtbot, window, volume, tmp_path):
