@@ -196,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(problem)
     if args.pacs:
         try:
-            args.input, args.series = [str(pacs_input.retrieve(args))], None
+            folders = pacs_input.retrieve_all(args)
+            args.input, args.series = [str(f) for f in folders], None
+            if len(folders) > 1 or args.pacs_query or "," in (args.study or ""):
+                args.batch = True  # one folder per study: DIR/<series uid>/...
         except CTCamError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -154,3 +154,25 @@ def test_the_cache_keeps_its_size_by_removing_the_least_recently_used(tmp_path):
     os.utime(folders[0] / ".complete", (1, 1))  # the oldest use
     assert cache.evict(keep=folders[2]) == 1
     assert not folders[0].exists() and folders[1].exists() and folders[2].exists()
+
+
+def test_a_qido_query_or_a_study_list_is_explained_as_a_batch(pacs, tmp_path, capsys):
+    url, stored = pacs
+    model = make_tiny_model(tmp_path / "model")
+    out = tmp_path / "batch"
+    rc = ctcam(["explain", "--pacs", url, "--pacs-query", "PatientName=*a*,ModalitiesInStudy=CT",
+                "--out", str(out), "--model", model, "--organs", "none", "--quiet",
+                "--pacs-cache", str(tmp_path / "cache")])
+    assert rc == 0, capsys.readouterr().err
+    done = sorted(d.name for d in out.iterdir() if (d / "findings.json").is_file())
+    assert done == sorted([stored["a"][0].SeriesInstanceUID, stored["b_ct"][0].SeriesInstanceUID])
+    studies = ",".join([stored["a"][0].StudyInstanceUID, "1.2.3.4"])  # one not on the server
+    rc = ctcam(["explain", "--pacs", url, "--study", studies, "--out", str(tmp_path / "b2"),
+                "--model", model, "--organs", "none", "--quiet", "--pacs-cache", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert rc == 0 and "warning: skipped study 1.2.3.4" in err
+    assert (tmp_path / "b2" / stored["a"][0].SeriesInstanceUID / "findings.json").is_file()
+    with pytest.raises(SystemExit):
+        ctcam(["explain", "--pacs", url, "--pacs-query", "PatientID=PAT-A", "--pacs-send",
+               "--out", str(tmp_path / "b3")])
+    assert "work on one scan" in capsys.readouterr().err
