@@ -35,7 +35,7 @@ def test_search_select_retrieve_and_open(qtbot, window, pacs, tmp_path, monkeypa
     dlg.name.setText("delta*")
     dlg.search_button.click()
     qtbot.waitUntil(lambda: dlg.study_table.rowCount() == 1, timeout=10000)
-    assert dlg.study_table.item(0, 0).text() == "Delta^Dora"
+    assert dlg.study_table.item(0, 0).text() == "Delta, Dora"
     assert dlg.study_table.item(0, 1).text() == "PAT-D"
     qtbot.waitUntil(lambda: dlg.series_table.rowCount() == 1, timeout=10000)
     assert dlg.series_table.item(0, 1).text() == "CT" and dlg.series_table.item(0, 3).text() == "12"

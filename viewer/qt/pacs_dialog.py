@@ -25,6 +25,12 @@ def _table(columns) -> QtWidgets.QTableWidget:
     return t
 
 
+def person_name(pn: str) -> str:
+    """DICOM PN "Family^Given^Middle" as a reader writes it: "Family, Given Middle"."""
+    parts = [p for p in pn.split("^") if p]
+    return parts[0] + (", " + " ".join(parts[1:]) if len(parts) > 1 else "") if parts else ""
+
+
 def _date(text: str) -> str:
     return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
 
@@ -160,7 +166,7 @@ class PacsDialog(QtWidgets.QDialog):
         t = self.study_table
         t.setRowCount(len(self.studies))
         for r, s in enumerate(self.studies):
-            values = (s.patient_name, s.patient_id, _date(s.date), s.description,
+            values = (person_name(s.patient_name), s.patient_id, _date(s.date), s.description,
                       ", ".join(s.modalities), "" if s.n_series is None else str(s.n_series))
             for c, v in enumerate(values):
                 t.setItem(r, c, QtWidgets.QTableWidgetItem(v))
