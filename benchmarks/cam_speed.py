@@ -1,4 +1,4 @@
-"""Speed of explaining all labels with both methods (design section 7, issue 3 section 8).
+"""Speed of explaining all labels with both methods (docs/performance.md; the maths in docs/methods.md).
 
 Measured side by side in one run, on the bundled model's architecture and grid (bundled
 weights when present, else random weights of the same shape):

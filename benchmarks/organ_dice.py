@@ -1,5 +1,5 @@
 """Dice of the classical organ segmentation (engine.organs.segment) against phantom truth
-(issue 2 section 4): 20 seeds at size "small", targets >= 0.95 per lung, >= 0.80 heart.
+20 seeds at size "small", targets >= 0.95 per lung, >= 0.80 heart.
 
 Prints per-seed Dice and time, then mean / min per organ beside the targets, for the
 default label prevalence (0.3, so effusions, consolidations, masses are common) and, with

@@ -1,4 +1,4 @@
-"""Phantom generation speed (issue 2 section 3), one core.
+"""Phantom generation speed, one core (docs/performance.md).
 
 Prints the time per case, side by side with its target and the ratio:
 

@@ -1,4 +1,4 @@
-"""Per-stage times and peak memory of the explain pipeline on a large scan (issue 3 section 8).
+"""Per-stage times and peak memory of the explain pipeline on a large scan (docs/performance.md).
 
 A full-size phantom of 512 x 512 x 400 voxels is written once as NIfTI (``--scan`` reuses a
 file).  A fresh child process then imports the engine, loads the bundled model and runs one

@@ -1,4 +1,4 @@
-"""Viewer soak and stress, offscreen (issue 6 section 4).
+"""Viewer soak and stress, offscreen (figures in docs/reliability.md).
 
 1. *Soak*: open N scans one after the other (default 50), each with the full model run in the
    model process, waiting for every result.  Prints the viewer process's RSS after each scan,

@@ -18,7 +18,7 @@ Mutation families
 NIfTI: a header field (``dim``, ``pixdim``, ``datatype``, ``vox_offset``, ``scl_*``,
 q/sform ...) set to an extreme or random value, then optional byte edits and truncation,
 stored as ``.nii`` or ``.nii.gz``, or a gzip bomb (a few hundred KB that really decompress
-to hundreds of MB of zeros, issue 12).  DICOM: a 3-slice series where elements (Rows, Bits*,
+to hundreds of MB of zeros).  DICOM: a 3-slice series where elements (Rows, Bits*,
 Rescale*, PixelSpacing, ImagePositionPatient, ...) of one or all files get raw bytes or
 text, are deleted, or the transfer syntax changes, then byte edits/truncation of one file.
 Model card: JSON-tree edits (replace / delete / add a value anywhere) or text edits,

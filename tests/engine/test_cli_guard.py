@@ -1,4 +1,4 @@
-"""Issue 12 §4: bad numbers for ``ctcam phantom`` and unexpected errors in any sub-command
+"""Bad numbers for ``ctcam phantom`` and unexpected errors in any sub-command
 are one ``error:`` line and exit 2, never a traceback (unless CTCAM_DEBUG=1)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 16 §2: results as DICOM objects (SEG, Parametric Map, SR via highdicom): dciodvfy
+"""Results as DICOM objects (docs/pacs.md) (SEG, Parametric Map, SR via highdicom): dciodvfy
 reports 0 errors, highdicom reads them back with the geometry and values ctcam computed, and
 they go to a real Orthanc with STOW-RS and come back."""
 

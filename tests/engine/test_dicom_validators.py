@@ -1,4 +1,4 @@
-"""Issue 16 §1: the DICOM series ctcam writes pass dciodvfy (dicom3tools) with 0 errors and
+"""The DICOM series ctcam writes pass dciodvfy (dicom3tools) with 0 errors and
 are converted by dcm2niix into exactly one volume with the geometry ctcam's reader gives.
 
 Both tools are Debian packages installed by ``tools/setup.sh``; the tests that need them skip

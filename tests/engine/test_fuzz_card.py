@@ -1,4 +1,4 @@
-"""Bounded fuzzing of the model-card loader and the weights parser (issue 6, section 3).
+"""Bounded fuzzing of the model-card loader and the weights parser (docs/reliability.md).
 
 ``read_card`` + ``load_model`` + ``preprocess`` on JSON-tree and text mutations of a valid
 card and byte mutations of its safetensors file (sha256 kept matching, so the parser is

@@ -1,4 +1,4 @@
-"""Bounded property-based fuzzing of the NIfTI and DICOM readers (issue 6, section 3).
+"""Bounded property-based fuzzing of the NIfTI and DICOM readers (docs/reliability.md).
 
 Mutations of *valid* files (header fields set to extreme values, elements replaced or
 deleted, transfer syntax mislabelled, bytes overwritten, truncation) either load a sane
@@ -31,7 +31,7 @@ CI = settings(max_examples=150, deadline=None, derandomize=True, database=None,
 @example(NiftiCase(fields=(("pixdim", 1, float("nan")), ("vox_offset", 0, 1e9)), edits=(),
                    cut=None, gz=False))
 @example(NiftiCase(fields=(("dim", 0, 4), ("dim", 4, 32767)), edits=(), cut=None, gz=True))
-# regression (issue 12): a 600 KB gzip bomb really decompressing to 630 MB passed the deflate
+# regression: a 600 KB gzip bomb really decompressing to 630 MB passed the deflate
 # ratio check and was read into memory
 @example(NiftiCase(fields=(), edits=(), cut=None, gz=True, bomb=300))
 def test_nifti_mutations_load_or_raise_ctcam_error(case):
@@ -55,7 +55,7 @@ def test_nifti_mutations_load_or_raise_ctcam_error(case):
 # regression (tools/fuzz.py): an integral but huge RescaleSlope overflowed int64 (OverflowError)
 @example(DicomCase(edits=((0x00281053, ("text", "1e308"), False),), syntax=None, file=1,
                    byte_edits=(), cut=None))
-# regression (issue 12): a 130 KB file claiming 10^8 frames built one record per frame (hang)
+# regression: a 130 KB file claiming 10^8 frames built one record per frame (hang)
 @example(DicomCase(edits=((0x00280008, ("text", "99999999"), False),), syntax=None, file=0,
                    byte_edits=(), cut=None))
 @example(DicomCase(edits=((0x00280008, ("text", "2000"), True),), syntax="1.2.840.10008.1.2.4.50",

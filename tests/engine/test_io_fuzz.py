@@ -1,6 +1,6 @@
 """Small fuzzing: random or damaged bytes either load or raise a CTCamError, never anything else.
 
-Bounded (60 examples per property, small files) so it stays a few seconds; issue 6 asks for
+Bounded (60 examples per property, small files) so it stays a few seconds; docs/reliability.md asks for
 heavier fuzzing later.
 """
 

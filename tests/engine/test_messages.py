@@ -1,4 +1,4 @@
-"""Issue 12, class 7: every message names the file and says what is really wrong."""
+"""Every message names the file and says what is really wrong."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 12, classes 4-6: the output folder and input discovery.
+"""The output folder and input discovery.
 
 --out checked before any work (one error line, exit 2), CSV rows with extra fields, resume
 that redoes what was produced differently, --out inside an input folder, two runs on one

@@ -1,4 +1,4 @@
-"""Issue 16 §2: a PACS in — search, list, retrieve over DICOMweb from a real Orthanc."""
+"""A PACS in (docs/pacs.md) — search, list, retrieve over DICOMweb from a real Orthanc."""
 
 from __future__ import annotations
 

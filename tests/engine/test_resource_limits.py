@@ -1,4 +1,4 @@
-"""Issue 12, class 2: claims in a header are checked against the bytes present before
+"""Claims in a header are checked against the bytes present before
 anything is allocated (DICOM NumberOfFrames, NIfTI gzip bombs, organ label maps)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Safe model files (issue 6, section 5): pickles are never executed, weights match their card.
+"""Safe model files (docs/model.md): pickles are never executed, weights match their card.
 
 The payload is a real pickle whose ``__reduce__`` creates a marker file when unpickled (the
 control test proves it does, in a child process).  Disguised as ``.safetensors``, saved by

@@ -1,4 +1,4 @@
-"""Issue 12, class 1: names from a model card can never write outside the output folder.
+"""Names from a model card can never write outside the output folder.
 
 Two independent defences, each tested on its own: the card loader refuses names outside the
 documented pattern (and names that collide as file names), and every writer resolves its

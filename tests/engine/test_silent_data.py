@@ -1,4 +1,4 @@
-"""Issue 12, class 3: nothing changes the data without a word.
+"""Nothing changes the data without a word.
 
 A garbled rescale is an error (not 0 or 1), a slice that cannot be read refuses the series
 (it was dropped, and at the ends of a scan nothing noticed), and objects that are not images

@@ -1,4 +1,4 @@
-"""What a radiologist must be able to trust (issue 13): the unsuitable-scan banner with its
+"""What a radiologist must be able to trust (docs/suitability.md): the unsuitable-scan banner with its
 greyed probabilities and maps off until "show anyway", warnings in full, operating points,
 a comparison pane that says why it is empty, and the map's true resolution."""
 
