@@ -57,7 +57,7 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "hu_window": [-1000, 800],
     "mean": None,  # filled in from the training data
     "centre": "body",
-    "interpolation": "footprint",  # engine/model/footprint.py
+    "interpolation": "trilinear",  # or "footprint" (engine/model/footprint.py; docs/training.md)
     "outside_hu": -1000,
 }
 # Input channels of the default recipe (engine.model.preprocess): mean and maximum HU of each
@@ -100,7 +100,7 @@ class TrainConfig:
     lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
     lesion_pos_weight: float = 50.0
     phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
-    interpolation: str = "footprint"  # or "trilinear" (engine.model.preprocess)
+    interpolation: str = "trilinear"  # the bundled 2.0 recipe; "footprint" was tried (docs/training.md)
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     version: str = "2.0"  # of the model card: 2 = input channels + log-sum-exp head

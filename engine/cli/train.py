@@ -49,8 +49,9 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                    help="model input: mean, max and HU-band fractions per block (default) or "
                         "the block mean alone")
     p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
-                   help="how channels reach the model grid: statistics over each model voxel's "
-                        "footprint (default) or block statistics sampled trilinearly")
+                   help="how channels reach the model grid: block statistics sampled "
+                        "trilinearly (default, the bundled models) or statistics over each model "
+                        "voxel's footprint (keeps a one-block spot; docs/training.md)")
     p.add_argument("--lesion-weight", type=float, default=d.lesion_weight,
                    help="weight of the per-cell lesion loss on phantoms (0 = off)")
     p.add_argument("--lesion-pos-weight", type=float, default=d.lesion_pos_weight)
