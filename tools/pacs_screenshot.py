@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from screenshots import SIZE, _compress, _pump, _shoot  # noqa: E402
+from screenshots import SIZE, _compress, _pump, _shoot, under_xvfb  # noqa: E402
 
 
 def run(out: Path, timeout: float) -> int:
@@ -80,14 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args(argv)
-    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
-        xvfb = shutil.which("xvfb-run")
-        if xvfb is None:
-            print("error: no X display and no xvfb-run; install xvfb or set DISPLAY")
-            return 2
-        return subprocess.call([xvfb, "-a", "-s", f"-screen 0 {SIZE[0]}x{SIZE[1]}x24",
-                                sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])])
-    return run(Path(args.out), args.timeout)
+    rc = under_xvfb(__file__, argv)
+    return run(Path(args.out), args.timeout) if rc is None else rc
 
 
 if __name__ == "__main__":

@@ -198,15 +198,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="weights (default: the bundled model)")
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args(argv)
-    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
-        xvfb = shutil.which("xvfb-run")
-        if xvfb is None:
-            print("error: no X display and no xvfb-run; install xvfb (apt-get install xvfb) or set DISPLAY")
-            return 2
-        cmd = [xvfb, "-a", "-s", f"-screen 0 {SIZE[0]}x{SIZE[1]}x24", sys.executable, __file__,
-               *(argv if argv is not None else sys.argv[1:])]
-        return subprocess.call(cmd)
-    return run(args)
+    rc = under_xvfb(__file__, argv)
+    return run(args) if rc is None else rc
+
+
+def under_xvfb(script: str, argv: list[str] | None) -> int | None:
+    """Without an X display, run ``script`` again under ``xvfb-run`` (the VTK view needs a
+    real X server) and return its exit code; None when a display is there (run here)."""
+    if os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return None
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        print("error: no X display and no xvfb-run; install xvfb (apt-get install xvfb) or set DISPLAY")
+        return 2
+    return subprocess.call([xvfb, "-a", "-s", f"-screen 0 {SIZE[0]}x{SIZE[1]}x24", sys.executable,
+                            script, *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":

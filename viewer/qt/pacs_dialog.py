@@ -25,6 +25,14 @@ def _table(columns) -> QtWidgets.QTableWidget:
     return t
 
 
+def _pair(left: QtWidgets.QWidget, between: str, right: QtWidgets.QWidget) -> QtWidgets.QHBoxLayout:
+    row = QtWidgets.QHBoxLayout()
+    row.addWidget(left)
+    row.addWidget(QtWidgets.QLabel(between))
+    row.addWidget(right)
+    return row
+
+
 def person_name(pn: str) -> str:
     """DICOM PN "Family^Given^Middle" as a reader writes it: "Family, Given Middle"."""
     parts = [p for p in pn.split("^") if p]
@@ -59,18 +67,10 @@ class PacsDialog(QtWidgets.QDialog):
         self.modality.addItems(["CT", "any"])
         form = QtWidgets.QFormLayout()
         form.addRow("Server (DICOMweb root)", self.url)
-        creds = QtWidgets.QHBoxLayout()
-        creds.addWidget(self.user)
-        creds.addWidget(QtWidgets.QLabel("password"))
-        creds.addWidget(self.password)
-        form.addRow("User", creds)
+        form.addRow("User", _pair(self.user, "password", self.password))
         form.addRow("Patient name", self.name)
         form.addRow("Patient ID", self.patient_id)
-        dates = QtWidgets.QHBoxLayout()
-        dates.addWidget(self.date_from)
-        dates.addWidget(QtWidgets.QLabel("to"))
-        dates.addWidget(self.date_to)
-        form.addRow("Study date", dates)
+        form.addRow("Study date", _pair(self.date_from, "to", self.date_to))
         form.addRow("Modality in study", self.modality)
         self.search_button = QtWidgets.QPushButton("Search")
         self.search_button.setDefault(True)
