@@ -2,9 +2,10 @@
 batch library, :mod:`engine.batch`; this module parses, checks and reports).
 
 One scan (one NIfTI/DICOM file or one DICOM series folder): writes ``DIR/findings.json`` and
-``DIR/maps/<method>/<organ>__<abnormality>.nii.gz`` in the scan's own geometry (raw signed
-values, units: logit contribution); with ``--raw`` also ``DIR/raw/<method>/...`` on the
-model grid with the model-grid affine.  Bad input: exit 2 and one ``error:`` line on stderr.
+``DIR/maps/<method>/<organ>__<abnormality>.nii.gz`` (raw signed values, units: logit
+contribution) on the model's map grid with its exact affine, or with ``--maps scan``
+resampled onto the scan's own grid; with ``--raw`` also ``DIR/raw/<method>/...`` on the
+model grid.  Bad input: exit 2 and one ``error:`` line on stderr.
 
 Several scans (several inputs, a folder of scans, or a CSV list with a ``path`` column and
 optional ``id`` and ``organs``; ``--batch`` forces this for one scan): the same outputs
@@ -34,11 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(or --pacs URL --study UID)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--raw", action="store_true", help="also write model-grid maps to raw/")
-    p.add_argument("--maps", choices=MAP_GRIDS, default=None,
-                   help="grid of the maps/ NIfTI files: scan (resampled onto the scan, about "
-                        "20 MB each), model (the model grid with its exact affine, about 30 KB "
-                        "each; Slicer resamples on display) or none; default scan for one scan, "
-                        "model for --batch")
+    p.add_argument("--maps", choices=MAP_GRIDS, default="model",
+                   help="grid of the maps/ NIfTI files: model (default: the model's map grid "
+                        "with its exact affine, a few KB each; Slicer and ITK-SNAP resample on "
+                        "display), scan (resampled onto the scan grid, 20-120 MB each, about "
+                        "45 s for the demo's 38 maps) or none")
     p.add_argument("--report", action="store_true",
                    help="also write report.html: findings, operating points, suitability, key "
                         "slices with both methods on one scale, the model's caveat")
@@ -134,7 +135,7 @@ def _single_atomic(args, labels, methods, progress):
             result = explain_into(args.input[0], tmp, raw=args.raw, device=args.device,
                                  series=args.series, model=args.model,
                                  organs=_organs_single(args.organs), labels=labels,
-                                 methods=methods, progress=progress, maps=args.maps or "scan",
+                                 methods=methods, progress=progress, maps=args.maps,
                                  report=args.report)
             publish(tmp, out)
         finally:
@@ -168,7 +169,7 @@ def _batch(args, labels, methods) -> int:
         return 2
     opts = BatchOptions(model=args.model, device=args.device,
                         labels=tuple(labels) if labels else None, methods=methods, raw=args.raw,
-                        organs=organs, maps=args.maps or "model", report=args.report)
+                        organs=organs, maps=args.maps, report=args.report)
     reporter = BatchProgress(len(jobs), enabled=not args.quiet)
     try:
         report = run_batch(jobs, args.out, opts, cluster=args.cluster, workers=args.workers,

@@ -40,14 +40,16 @@ def _map(folder):
     return nib.load(str(files[0]))
 
 
-def test_one_scan_defaults_to_the_scan_grid(model, scan, tmp_path, capsys):
+def test_one_scan_on_the_scan_grid_when_asked(model, scan, tmp_path, capsys):
     path, vol = scan
-    assert _explain(capsys, path, "--model", model, "--out", tmp_path / "o") == 0
+    assert _explain(capsys, path, "--model", model, "--out", tmp_path / "o", "--maps", "scan") == 0
     img = _map(tmp_path / "o")
     assert img.shape == vol.shape
     np.testing.assert_allclose(img.affine, vol.affine, atol=1e-4)
     prov = json.loads((tmp_path / "o" / "findings.json").read_text())["provenance"]
     assert prov["maps"] == "scan"
+    assert _explain(capsys, path, "--model", model, "--out", tmp_path / "d") == 0  # default
+    assert all(a < b for a, b in zip(_map(tmp_path / "d").shape, vol.shape))
 
 
 def test_batch_defaults_to_the_model_grid_with_its_exact_affine(model, scan, tmp_path, capsys):

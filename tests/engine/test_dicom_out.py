@@ -39,7 +39,7 @@ def explained(model, tmp_path_factory):
     write_nifti(root / "organs.nii.gz", organs, vol.affine)
     rc = ctcam(["explain", str(root / "ct"), "--out", str(root / "out"), "--model", model,
                 "--organs", str(root / "organs.nii.gz"), "--quiet", "--dicom-out",
-                str(root / "dcm"), "--labels", "left_lung/nodule"])
+                str(root / "dcm"), "--labels", "left_lung/nodule", "--maps", "scan"])
     assert rc == 0
     files = {}
     for p in sorted((root / "dcm").glob("*.dcm")):

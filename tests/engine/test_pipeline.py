@@ -86,7 +86,7 @@ def test_explain_cli_writes_findings_and_maps_in_scan_geometry(tiny_model, tmp_p
     org = write_nifti(tmp_path / "organs.nii.gz", organs, vol.affine)
     out = tmp_path / "out"
     rc = ctcam(["explain", str(scan), "--out", str(out), "--raw", "--model", str(tiny_model),
-                "--organs", str(org), "--quiet"])
+                "--organs", str(org), "--quiet", "--maps", "scan"])
     assert rc == 0
     data = json.loads((out / "findings.json").read_text())
     assert [d["name"] for d in data["labels"]] == list(LABELS)
