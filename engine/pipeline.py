@@ -35,11 +35,12 @@ _STAGES: dict[str, tuple[float, float]] = {
 
 _MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
 
-# Load the model in a thread while the organ map is made.  Off: on the shared 2-core machine
-# with both cores busy it made organs + model slower (2.42 s against 1.97 s one after the
-# other, benchmarks/organs_model_overlap.py; the torch import holds the interpreter lock);
-# that benchmark measures it again on another machine.
-OVERLAP_MODEL_LOAD = False
+# Load the model in a thread while the organ map is made.  On: on the idle 2-core machine it
+# saves about 0.1 s (organs + model 3.02 s against 3.12 s one after the other with the organs
+# segmented, 2.55 against 2.65 s with a shipped map; benchmarks/organs_model_overlap.py,
+# docs/performance.md); with both cores held by other work it was from 23 % slower to 18 %
+# faster (the torch import holds the interpreter lock).
+OVERLAP_MODEL_LOAD = True
 
 
 def _progress(stage: str, within: float = 0.0, message: str = "") -> Progress:
