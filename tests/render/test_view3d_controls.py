@@ -153,3 +153,25 @@ def qtbot_timer(ticks):
     t.timeout.connect(lambda: ticks.append(1))
     t.start()
     return t
+
+
+def test_truth_lesions_appear_in_3d_and_follow_the_truth_toggle(win, qtbot):
+    from engine.truth import GroundTruth
+    from viewer.qt.view3d_link import TRUTH_CODE
+
+    vol = win.state.volume
+    ijk = np.rint(vol.index(np.asarray(LEFT_LUNG_CENTER, float))).astype(int)
+    mask = np.zeros(vol.shape, bool)
+    mask[tuple(slice(c - 2, c + 3) for c in ijk)] = True  # a 5-voxel cube in the left lung
+    win.state.truth = GroundTruth("test", {"left_lung/nodule": True}, {"left_lung/nodule": mask})
+    scene = win.view3d.scene
+    qtbot.waitUntil(lambda: TRUTH_CODE in scene._panes[0].organ_actors, timeout=20000)
+    actor = scene._panes[0].organ_actors[TRUTH_CODE]
+    assert actor.GetVisibility() and tuple(actor.GetProperty().GetColor()) == (1.0, 0.0, 1.0)
+    b = actor.GetBounds()  # the surface sits on the lesion (world mm, through the actor's matrix)
+    centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+    assert np.linalg.norm(centre - vol.world(ijk)) < 2 * max(vol.spacing) * 4
+    assert sorted(win.view3d_panel.bar.organ_actions) == [1, 2, 3]  # not an organ in the menu
+    win.state.show_truth = False
+    qtbot.waitUntil(lambda: TRUTH_CODE not in scene._panes[0].organ_actors
+                    or not scene._panes[0].organ_actors[TRUTH_CODE].GetVisibility(), timeout=20000)

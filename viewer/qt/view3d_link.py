@@ -17,6 +17,30 @@ from viewer.qt.workers import JobRunner
 
 log = logging.getLogger(__name__)
 
+TRUTH_CODE = 250  # the true lesions, drawn with the organ surfaces (never an organ code)
+TRUTH_COLOUR = (255, 0, 255)  # the slice views' truth outline colour
+
+
+def with_truth(organ_map: np.ndarray, truth, max_dim: int) -> np.ndarray:
+    """The organ map with every present lesion of ``truth`` (on the scan grid) set to
+    TRUTH_CODE, dilated by half a 3D block so a lesion smaller than one block of the 3D
+    view still gets a surface; the organ map itself when there is nothing to add."""
+    from scipy import ndimage
+
+    from viewer.render3d.data import block_factors
+
+    masks = [m for name, m in truth.masks.items()
+             if truth.present.get(name) and np.shape(m) == np.shape(organ_map)]
+    if not masks:
+        return organ_map
+    union = np.logical_or.reduce(masks)
+    grow = max(block_factors(organ_map.shape, max_dim)) // 2
+    if grow:
+        union = ndimage.binary_dilation(union, iterations=grow)
+    out = np.array(organ_map, dtype=np.uint8, copy=True)
+    out[union] = TRUTH_CODE
+    return out
+
 
 def iso_levels(threshold: float) -> tuple[float, float]:
     """Iso-surface levels (fractions of the colour range) for the 2D overlay's threshold ``t``:
@@ -37,6 +61,8 @@ class View3DLink:
         ev = state.events
         ev.connect("volume", self._on_volume)
         ev.connect("result", self._on_result)
+        ev.connect("truth", self._on_truth)
+        ev.connect("show_truth", self._on_truth)
         ev.connect("cursor", self._on_cursor)
         ev.connect("outlines", self._on_outlines)
         ev.connect("organs3d_hidden", self._on_outlines)
@@ -85,24 +111,36 @@ class View3DLink:
             from viewer.render3d.surfaces import organ_surfaces
 
             organ_map, affine = result.organ_map, self.state.volume.affine
-            names, max_dim = self.overlay.organ_names(), self.view.max_dim
+            names, max_dim = self._surface_names(), self.view.max_dim
+            truth = self.state.truth if self.state.show_truth else None
 
-            def work() -> None:
+            def work():
+                labelmap = organ_map if truth is None else with_truth(organ_map, truth, max_dim)
                 try:
-                    organ_surfaces(organ_map, affine, names, max_dim)
+                    organ_surfaces(labelmap, affine, names, max_dim)
                 except Exception:  # noqa: BLE001 - set_organs on the GUI thread reports it
                     log.exception("organ surfaces failed")
+                return labelmap
 
-            self.runner.submit("organs3d", work, lambda _v: self._on_surfaces_ready(result),
+            self.runner.submit("organs3d", work, lambda lm: self._on_surfaces_ready(result, lm),
                                scan_id=self.state.scan_id, description="3D organ surfaces")
         self._on_map(None)
 
+    def _surface_names(self) -> dict[int, str]:
+        return {**self.overlay.organ_names(), TRUTH_CODE: "true lesion"}
+
     @_guard
-    def _on_surfaces_ready(self, result) -> None:
+    def _on_truth(self, _v=None) -> None:
+        if self.state.result is not None:
+            self._on_result(self.state.result)  # surfaces again, with or without the lesions
+
+    @_guard
+    def _on_surfaces_ready(self, result, labelmap=None) -> None:
         if result is not self.state.result:
             return  # a newer result arrived meanwhile
-        names = self.overlay.organ_names()
-        self.view.set_organs(result.organ_map, names, {c: organ_colour(c) for c in names})
+        names = self._surface_names()
+        colours = {c: (TRUTH_COLOUR if c == TRUTH_CODE else organ_colour(c)) for c in names}
+        self.view.set_organs(result.organ_map if labelmap is None else labelmap, names, colours)
         self._on_outlines(self.state.outlines)
 
     @_guard
@@ -114,6 +152,7 @@ class View3DLink:
         s = self.state
         for code in self.overlay.organ_names():
             self.view.set_organ_visible(code, bool(s.outlines) and code not in s.organs3d_hidden)
+        self.view.set_organ_visible(TRUTH_CODE, bool(s.show_truth))
         self.view.render()
 
     @_guard
