@@ -26,15 +26,21 @@ def report_html(*, source: str | None, card: dict, findings, suitability: dict |
     """``truth_status``: label name -> "present" / "absent" where the truth is known."""
     e = html.escape
     rows = []
-    for f in sorted(findings, key=lambda f: -f.probability):
+    with_truth = bool(truth_status) or bool(truth_stats)  # truth columns only when known
+    for f in sorted(findings, key=lambda f: (not f.positive, -f.probability)):  # positives first
         status = (truth_status or {}).get(f.name, "")
         st = (truth_stats or {}).get(f.name, {})
         lesion = "; ".join(f"{t} {_pct(st[m].get('in_lesion'))}, peak {st[m]['peak_mm']:.1f} mm"
                            for m, t in (("hirescam", "HiResCAM"), ("gradcam", "Grad-CAM")) if m in st)
-        call = "—" if f.positive is None else ("POSITIVE" if f.positive else "negative") + f" (≥ {100 * f.threshold:.0f}%)"
-        rows.append(f"<tr><td>{e(pretty(f.organ))} — {e(pretty(f.abnormality))}</td><td>{100 * f.probability:.1f}%</td>"
+        call = "—" if f.positive is None else (
+            f"POSITIVE (≥ {100 * f.threshold:.0f}%)" if f.positive else f"negative (< {100 * f.threshold:.0f}%)")
+        truth_cells = f"<td>{e(status)}</td><td>{e(lesion)}</td>" if with_truth else ""
+        bold = ("<b>", "</b>") if f.positive else ("", "")
+        rows.append(f"<tr><td>{bold[0]}{e(pretty(f.organ))} — {e(pretty(f.abnormality))}{bold[1]}</td>"
+                    f"<td>{100 * f.probability:.1f}%</td>"
                     f"<td>{e(call)}</td><td>{_pct(f.organ_share.get('hirescam'))}</td>"
-                    f"<td>{_pct(f.organ_share.get('gradcam'))}</td><td>{e(status)}</td><td>{e(lesion)}</td></tr>")
+                    f"<td>{_pct(f.organ_share.get('gradcam'))}</td>{truth_cells}</tr>")
+    truth_head = "<th>Truth</th><th>Map mass in the true lesion, peak distance</th>" if with_truth else ""
     verdict = "not assessed" if not suitability else ("suitable" if suitability.get("ok") else "NOT suitable")
     reasons = "".join(f"<li>{e(str(r))}</li>" for r in (suitability or {}).get("reasons", []) or [])
     figs = "".join(f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="{e(cap)}">'
@@ -48,8 +54,8 @@ th{{background:#eee}}img{{max-width:100%}}.caveat{{background:#fff3cd;padding:8p
 <p>Scan: <code>{e(str(source))}</code><br>Model: {e(str(card.get('name')))} version {e(str(card.get('version')))}</p>
 <p>Suitability: <b>{verdict}</b></p><ul>{reasons}</ul>
 <h2>Findings</h2>
-<table><tr><th>Finding</th><th>Probability</th><th>Call</th><th>In organ HiResCAM</th><th>In organ Grad-CAM</th>
-<th>Truth</th><th>Map mass in the true lesion, peak distance</th></tr>{''.join(rows)}</table>
+<table><tr><th>Finding</th><th>Probability</th><th>Call (operating point)</th><th>In organ HiResCAM</th>
+<th>In organ Grad-CAM</th>{truth_head}</tr>{''.join(rows)}</table>
 <h2>Key image</h2>{figs}
 <p class="caveat">{e(str(card.get('synthetic_data_statement') or 'Research tool; not a medical device.'))}</p>
 </body></html>
@@ -66,14 +72,17 @@ def write_report(result, volume, path: str | Path, *, source: str | None, method
     from engine.results import METHODS
     from engine.summary_png import render_summary
 
-    buf = io.BytesIO()
-    render_summary(result, volume, methods=methods or METHODS, labels=labels, top=top,
+    findings = summarise(result, volume.affine)
+    positive = [f.index for f in findings if f.positive and (labels is None or f.index in labels)]
+    buf = io.BytesIO()  # the key slices show the positive findings when there are any
+    render_summary(result, volume, methods=methods or METHODS, labels=positive or labels, top=top,
                    title=f"{Path(str(source or 'scan')).name}   model {result.card.get('name')} "
                          f"{result.card.get('version')}").save(buf, format="PNG")
-    text = report_html(source=source, card=result.card, findings=summarise(result, volume.affine),
+    text = report_html(source=source, card=result.card, findings=findings,
                        suitability=result.suitability or None,
-                       images=[(f"Key slices of the {top} most probable findings: CT, HiResCAM, "
-                                "Grad-CAM (one colour scale per finding, shared by both methods)",
+                       images=[(f"Key slices of the {'positive' if positive else 'most probable'} "
+                                f"findings (at most {top}): CT, HiResCAM, Grad-CAM (one colour scale "
+                                "per finding, shared by both methods)",
                                 buf.getvalue())])
     path = Path(path)
     path.write_text(text, encoding="utf-8")
