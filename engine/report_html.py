@@ -78,7 +78,9 @@ def write_report(result, volume, path: str | Path, *, source: str | None, method
     render_summary(result, volume, methods=methods or METHODS, labels=positive or labels, top=top,
                    title=f"{Path(str(source or 'scan')).name}   model {result.card.get('name')} "
                          f"{result.card.get('version')}").save(buf, format="PNG")
+    truth_status, truth_stats = _truth_beside(source, result, volume)
     text = report_html(source=source, card=result.card, findings=findings,
+                       truth_status=truth_status, truth_stats=truth_stats,
                        suitability=result.suitability or None,
                        images=[(f"Key slices of the {'positive' if positive else 'most probable'} "
                                 f"findings (at most {top}): CT, HiResCAM, Grad-CAM (one colour scale "
@@ -87,3 +89,21 @@ def write_report(result, volume, path: str | Path, *, source: str | None, method
     path = Path(path)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _truth_beside(source, result, volume) -> tuple[dict[str, str] | None, dict | None]:
+    """The truth of a scan that has one beside it (a ``ctcam phantom`` folder, the demo:
+    ``labels.json`` and its masks): label -> "present"/"absent" and the maps' agreement with
+    each true lesion (engine.truth.readouts); (None, None) when there is none or it cannot be
+    read (the report then has no truth columns)."""
+    from engine.truth import TruthError, find_truth_folder, read_truth_folder, readouts
+
+    folder = find_truth_folder(source)
+    if folder is None:
+        return None, None
+    try:
+        truth = read_truth_folder(folder, volume)
+    except TruthError:
+        return None, None
+    status = {name: "present" if present else "absent" for name, present in truth.present.items()}
+    return status, readouts(result, truth, volume.affine)

@@ -46,3 +46,19 @@ def test_single_scan_and_batch_reports(tmp_path, capsys):
         _check_report(d / "report.html", json.loads((d / "findings.json").read_text()))
         assert json.loads((d / "findings.json").read_text())["provenance"]["report"] is True
     capsys.readouterr()
+
+
+def test_a_phantom_report_has_its_truth(tmp_path, capsys):
+    """A scan with a truth beside it (``ctcam phantom`` output) gets the truth columns: each
+    label present/absent and, for present lesions, each method's share in the lesion."""
+    model = make_tiny_model(tmp_path / "model")
+    assert ctcam(["phantom", "--seed", "3", "--out", str(tmp_path / "case"), "--size", "model"]) == 0
+    assert ctcam(["explain", str(tmp_path / "case" / "case.nii.gz"), "--out", str(tmp_path / "o"),
+                  "--model", model, "--organs", "none", "--quiet", "--report"]) == 0
+    capsys.readouterr()
+    text = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    labels = json.loads((tmp_path / "case" / "labels.json").read_text())["labels"]
+    assert "<th>Truth</th>" in text
+    assert text.count("<td>present</td>") == sum(1 for v in labels.values() if v)
+    assert text.count("<td>absent</td>") == sum(1 for v in labels.values() if not v)
+    assert "peak" in text and " mm" in text
