@@ -100,7 +100,7 @@ class TrainConfig:
     lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
     lesion_pos_weight: float = 50.0
     phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
-    interpolation: str = "trilinear"  # the bundled 2.0 recipe; "footprint" was tried (docs/training.md)
+    interpolation: str = DEFAULT_PREPROCESSING["interpolation"]  # "footprint" was tried (docs/training.md)
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     version: str = "2.0"  # of the model card: 2 = input channels + log-sum-exp head

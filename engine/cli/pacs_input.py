@@ -78,13 +78,19 @@ def parse_query(text: str) -> dict[str, str]:
     return out
 
 
+def _client(args: argparse.Namespace):
+    """The --pacs server, with --pacs-user and the password from $CTCAM_PACS_PASSWORD."""
+    from engine.pacs import PacsClient
+
+    return PacsClient(args.pacs, user=args.pacs_user, password=os.environ.get("CTCAM_PACS_PASSWORD"))
+
+
 def retrieve_all(args: argparse.Namespace) -> list[Path]:
     """Every study's CT series (``--study`` list or ``--pacs-query``) in the local cache; a
     study without exactly one CT series is reported with a ``warning:`` line and skipped."""
-    from engine.pacs import PacsClient, PacsError, SeriesCache
+    from engine.pacs import PacsError, SeriesCache
 
-    client = PacsClient(args.pacs, user=args.pacs_user,
-                        password=os.environ.get("CTCAM_PACS_PASSWORD"))
+    client = _client(args)
     if args.pacs_query:
         studies = [s.uid for s in client.search_studies(**parse_query(args.pacs_query))]
         if not studies:
@@ -123,11 +129,7 @@ def dicom_results(args: argparse.Namespace, result, labels) -> list[Path]:
         objects = build_objects(result, volume, work, labels=labels)
         paths = write_objects(objects, work) if args.dicom_out else []
         if args.pacs_send:
-            from engine.pacs import PacsClient
-
-            client = PacsClient(args.pacs, user=args.pacs_user,
-                                password=os.environ.get("CTCAM_PACS_PASSWORD"))
-            client.store(objects)
+            _client(args).store(objects)
             if not args.quiet:
                 print(f"stored {len(objects)} DICOM object(s) on {args.pacs}", file=sys.stderr)
     return paths

@@ -18,28 +18,23 @@ class DicomOutError(CTCamError):
     """The DICOM result objects cannot be made for this scan."""
 
 
-def _headers(folder: Path, series_uid: str) -> list:
+def _headers(files: list[str], series_uid: str) -> list:
+    """Header datasets of the series' own files (recorded by the reader in the volume's meta;
+    nothing else in the folder is read)."""
     import pydicom
 
-    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
-    out = []
-    for p in files[: MAX_SOURCE_FILES * 2]:
-        try:
-            ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except Exception:  # not DICOM (a DICOMDIR's neighbours, notes): not a source
-            continue
-        if str(getattr(ds, "SeriesInstanceUID", "")) == series_uid:
-            out.append(ds)
-        if len(out) > MAX_SOURCE_FILES:
-            raise DicomOutError(f"{folder}: more than {MAX_SOURCE_FILES} files in series {series_uid}.")
-    return out
+    if len(files) > MAX_SOURCE_FILES:
+        raise DicomOutError(f"series {series_uid} has {len(files)} files, more than {MAX_SOURCE_FILES}.")
+    out = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
+    return [ds for ds in out if str(getattr(ds, "SeriesInstanceUID", "")) == series_uid]
 
 
 def source_series(volume: CTVolume, out: Path) -> list:
     """Header datasets of the CT series the results reference (see module doc)."""
     meta = volume.meta or {}
-    if meta.get("source_format") == "dicom" and meta.get("series_uid") and not meta.get("resampled"):
-        found = _headers(Path(meta["source_path"]), str(meta["series_uid"]))
+    files = meta.get("source_files") or []
+    if meta.get("source_format") == "dicom" and meta.get("series_uid") and not meta.get("resampled") and files:
+        found = _headers(files, str(meta["series_uid"]))
         if found:
             return found
     import pydicom

@@ -214,6 +214,7 @@ def _meta(rec: SeriesRecord, plan: SeriesPlan, source: Path) -> dict:
         "study_uid": rec.study_uid,
         "enhanced": rec.enhanced,
         "n_files": len(rec.files),
+        "source_files": [str(f) for f in rec.files],  # what the DICOM results reference
         "resampled": plan.targets is not None,
         "warnings": [],
     }

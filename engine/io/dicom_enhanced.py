@@ -109,8 +109,6 @@ def write_dicom_enhanced(
     when = _dt.datetime.now() if when is None else when
     ds = _base(EnhancedCTImageStorage, uids("sop"), uids("study"), uids("series"), uids("for"),
                patient_id, patient_name, modality, series_description, series_number, when)
-    for name in ("KVP", "WindowCenter", "WindowWidth"):  # functional-group attributes here
-        delattr(ds, name)
     stamp = when.strftime("%Y%m%d%H%M%S")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
     ds.InstanceNumber = 1

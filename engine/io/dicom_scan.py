@@ -12,6 +12,7 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
@@ -285,8 +286,6 @@ def series_info(rec: SeriesRecord) -> SeriesInfo:
 def _slice_spacing(frames: list[FrameRef]) -> float | None:
     """Median gap between the frames' positions along the first frame's normal (None when
     the headers hold no geometry)."""
-    import numpy as np
-
     first = frames[0] if frames else None
     if first is None or first.orientation is None or len(frames) < 2:
         return None

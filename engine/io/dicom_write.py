@@ -109,6 +109,9 @@ def write_dicom_series(
         ds.RescaleIntercept = _ds([intercept])[0]
         ds.RescaleSlope = DSfloat(1)
         ds.RescaleType = "HU"
+        ds.KVP = DSfloat(120)  # (the enhanced writer keeps these in functional groups)
+        ds.WindowCenter = DSfloat(40)
+        ds.WindowWidth = DSfloat(400)
         _pixel_module(ds, pixels[:, :, k].T, signed)
         path = folder / f"IM{k + 1:05d}.dcm"
         _save(ds, path)
@@ -196,9 +199,6 @@ def _base(
     ds.PositionReferenceIndicator = ""
     ds.PatientPosition = "HFS"
     ds.AcquisitionNumber = 1
-    ds.KVP = DSfloat(120)
-    ds.WindowCenter = DSfloat(40)
-    ds.WindowWidth = DSfloat(400)
     return ds
 
 

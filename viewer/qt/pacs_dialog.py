@@ -112,10 +112,12 @@ class PacsDialog(QtWidgets.QDialog):
                           password=self.password.text())
 
     def _run(self, kind: str, fn, on_result, description: str) -> None:
+        from engine.pacs import PacsError
+
         self.status.setText(description + " …")
         try:
             client = self._client()  # checks the address; cheap, no network
-        except Exception as exc:  # PacsError: a bad address
+        except PacsError as exc:  # a bad address
             self.status.setText(str(exc))
             return
         self.window_.runner.submit(kind, lambda: fn(client), on_result, scan_id=None,
@@ -150,15 +152,8 @@ class PacsDialog(QtWidgets.QDialog):
             return
         from engine.pacs import SeriesCache
 
-        self.status.setText("Retrieving …")
-        try:
-            client = self._client()
-        except Exception as exc:
-            self.status.setText(str(exc))
-            return
-        self.window_.runner.submit(
-            "pacs-retrieve", lambda: client.iter_retrieve(chosen, SeriesCache()), self._opened,
-            scan_id=None, description="Retrieving the series from the PACS")
+        self._run("pacs-retrieve", lambda c: c.iter_retrieve(chosen, SeriesCache()), self._opened,
+                  "Retrieving the series from the PACS")
 
     # -- results (GUI thread) -------------------------------------------------------------
     def _show_studies(self, studies) -> None:
