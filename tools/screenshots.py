@@ -137,9 +137,9 @@ def run(args: argparse.Namespace) -> int:
     _pump(app, 1.0)
     if win.view3d is not None:
         win.view3d_link.reset_camera()
-        win.view3d.scene.camera.Azimuth(-25)
-        win.view3d.scene.camera.Elevation(15)
-        win.view3d.scene.camera.OrthogonalizeViewUp()
+        win.view3d.camera.Azimuth(-25)
+        win.view3d.camera.Elevation(15)
+        win.view3d.camera.OrthogonalizeViewUp()
         win.view3d.render_sync()
         _pump(app, 0.5)
         win.view3d.screenshot(out / "view3d.png")

@@ -11,6 +11,10 @@ from pathlib import Path
 
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# These tests look inside the widget's scene, which the default "thread" backend keeps in its
+# worker thread; they use the synchronous "image" backend.  test_render3d_thread.py tests the
+# default backend itself.
+os.environ.setdefault("CTCAM_3D_BACKEND", "image")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402

@@ -121,11 +121,14 @@ def _x_display():
     return f":{number}", proc
 
 
-def test_native_widget_opens_renders_and_closes_without_leaks():
+@pytest.mark.parametrize("backend", ["native", "thread"])
+def test_widget_opens_renders_and_closes_without_leaks(backend):
+    """Under Xvfb, as the app runs: five open/draw/close cycles of the widget; "thread" also
+    must not leave its render thread behind."""
     display, xvfb = _x_display()
     if display is None:
         pytest.skip(xvfb)
-    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", CTCAM_3D_BACKEND="native")
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", CTCAM_3D_BACKEND=backend)
     env.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     try:
@@ -138,7 +141,8 @@ def test_native_widget_opens_renders_and_closes_without_leaks():
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 5
-    assert all(r["backend"] == "native" for r in rows)
+    assert all(r["backend"] == backend for r in rows)
+    assert rows[-1]["threads"] <= rows[0]["threads"]  # no render thread left behind
     assert all(r["content"] > 5 for r in rows), "a cycle drew an empty frame"
     assert all(r["widget_freed"] and r["top_level"] == 0 for r in rows)
     assert rows[-1]["vtk_wrappers"] <= rows[1]["vtk_wrappers"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -51,7 +52,7 @@ def main(n: int) -> int:
         while w.last_render_s is None and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.01)
-        frame = w.scene.capture()
+        frame = w.scene.capture() if w.scene is not None else w.last_frame
         content = float(np.mean(np.abs(frame.astype(float) - frame[2, 2].astype(float))))
         backend = w.backend
         ref = weakref.ref(w)
@@ -64,7 +65,8 @@ def main(n: int) -> int:
         gc.collect()
         print(json.dumps({"cycle": cycle, "backend": backend, "content": content, "rss_kb": rss_kb(),
                           "vtk_wrappers": vtk_wrappers(), "widget_freed": ref() is None,
-                          "top_level": len(QApplication.topLevelWidgets())}), flush=True)
+                          "top_level": len(QApplication.topLevelWidgets()),
+                          "threads": threading.active_count()}), flush=True)
     return 0
 
 

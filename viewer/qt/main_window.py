@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ _scan_counter = itertools.count(1)
 class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
     """The main window; its menus and exports are its base classes (``window_menus``,
     ``window_exports``)."""
+
+    _3d_modules_ready = QtCore.Signal()  # emitted by the import thread (queued to the GUI)
 
     def __init__(self, settings: QtCore.QSettings | None = None, *, run_model: bool = True,
                  model=None, device=None, with_3d: bool = True, model_process: bool = True) -> None:
@@ -68,8 +71,10 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         ev.connect("result", self._update_probe)
         ev.connect("method", self._update_probe)
         self.view3d = None
-        if with_3d:  # after the first paint: VTK takes a moment to import
-            QtCore.QTimer.singleShot(50, self._create_3d)
+        if with_3d:  # VTK's modules take ~0.25 s to import: a thread does it, not the GUI
+            self._3d_modules_ready.connect(self._create_3d)
+            threading.Thread(target=self._import_3d_modules, name="ctcam-import-3d",
+                             daemon=True).start()
         self.model_worker = None  # the warm model process (viewer/model/model_worker.py)
         if run_model and model_process:
             from viewer.model.model_worker import ModelWorker
@@ -345,6 +350,15 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.open_path(paths[0])
 
     # -- 3D view ------------------------------------------------------------------------
+    def _import_3d_modules(self) -> None:
+        try:  # imported here, so that _create_3d finds them loaded
+            import viewer.qt.view3d_link  # noqa: F401
+            import viewer.qt.view3d_panel  # noqa: F401
+            import viewer.render3d.widget  # noqa: F401
+        except Exception as exc:  # noqa: BLE001 -- _create_3d reports it
+            log.warning("3D modules: %s", exc)
+        self._3d_modules_ready.emit()
+
     def _create_3d(self) -> None:
         try:
             from viewer.render3d.widget import Render3DView

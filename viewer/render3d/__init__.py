@@ -5,6 +5,8 @@ Modules, from the Qt widget down to plain arrays:
 * ``widget``    :class:`Render3DView`, the Qt widget the main window embeds (PySide6 + VTK)
 * ``canvas``    the image canvas of the widget's "image" backend (PySide6)
 * ``export``    3D PNG / turntable GIF exports rendered in a separate process
+* ``render_thread`` :class:`RenderThread`, a scene owned by one worker thread ("thread" backend)
+* ``call_log``  the coalesced record of scene calls (deferred while hidden; export replay)
 * ``offscreen`` :class:`OffscreenRenderer`, a scene in its own offscreen (EGL) window
 * ``scene``     :class:`Scene3D`, everything drawn (CT, cursor, clip plane, camera), with
   ``layers`` (organ surfaces, heat-map panes) as its base class
@@ -24,10 +26,13 @@ Public API (stable; the main window embeds this)
 ``Render3DView(parent=None, *, max_dim=160, cursor_render_delay_ms=150, backend=None,
 frame_budget_s=0.2)`` -- a ``QWidget``.  Frames that overrun ``frame_budget_s`` (software
 OpenGL) are ray cast at coarser pixel spacing so the GUI never stalls for seconds; exports
-are always full quality.  ``backend`` "native" (VTK draws into the Qt window: xcb, Windows, macOS) or
-"image" (offscreen VTK frames painted as images, for Qt's offscreen/minimal/wayland
-platforms, with mouse rotate/zoom/pan); default from ``choose_backend()`` (env
-``CTCAM_3D_BACKEND`` overrides).
+are always full quality.  ``backend``: "thread" (the default on Linux: the scene lives in
+``render_thread``'s worker thread, which owns the OpenGL context; frames come back as images,
+so the GUI thread never waits for OpenGL -- on software OpenGL a frame takes 0.1-1.5 s),
+"native" (VTK draws into the Qt window: the default on Windows and macOS) or "image"
+(offscreen frames drawn on the GUI thread and painted as images); the image backends rotate,
+zoom and pan with the mouse.  Default from ``choose_backend()`` (env ``CTCAM_3D_BACKEND``
+overrides).  ``camera`` is the camera the view is drawn with; move it and call ``render()``.
 
 Data (all geometry in patient RAS+ mm; arrays in canonical (i, j, k) order):
 
@@ -65,7 +70,8 @@ Drawing and export:
   (animated GIF, 360 degrees about the view-up axis).  When hidden, both replay the state
   into an offscreen renderer of the widget's size.
 * ``shutdown()`` -- release the OpenGL context (also done on ``closeEvent``).
-* ``scene`` -- the underlying Qt-free :class:`Scene3D` (advanced use only).
+* ``scene`` -- the underlying Qt-free :class:`Scene3D` (advanced use only; None with the
+  "thread" backend, whose scene belongs to its thread).
 * Signals ``rendered(float)`` -- seconds the last frame took; ``failed(str)`` -- a call
   deferred while hidden failed when applied (immediate calls raise ``Render3DError``).
 

@@ -24,6 +24,7 @@ class ImageCanvas(QWidget):
         super().__init__(parent)
         self._camera = camera
         self._image: QImage | None = None
+        self._message = ""
         self._last: QPointF | None = None
         self._button = Qt.MouseButton.NoButton
         self.setSizePolicy(QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding))
@@ -35,10 +36,19 @@ class ImageCanvas(QWidget):
         self._image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self.update()
 
+    def set_message(self, text: str) -> None:
+        """Text shown instead of a frame (e.g. why the 3D view cannot draw)."""
+        self._message = str(text)
+        self.update()
+
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
         painter = QPainter(self)
         painter.fillRect(self.rect(), Qt.GlobalColor.black)
-        if self._image is not None:
+        if self._message:
+            painter.setPen(Qt.GlobalColor.white)
+            painter.drawText(self.rect().adjusted(12, 12, -12, -12),
+                             int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._message)
+        elif self._image is not None:
             painter.drawImage(self.rect(), self._image)
         painter.end()
 

@@ -35,7 +35,7 @@ class ExportSpec:
 
 def export_spec(view) -> ExportSpec:
     """Snapshot a :class:`viewer.render3d.widget.Render3DView` (call on the GUI thread)."""
-    cam = view.scene.camera
+    cam = view.camera
     return ExportSpec(
         calls=list(view._history.calls),
         camera={"position": cam.GetPosition(), "focal_point": cam.GetFocalPoint(),

@@ -12,18 +12,20 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
-from vtkmodules.vtkRenderingCore import vtkRenderWindow
+from vtkmodules.vtkRenderingCore import vtkCamera, vtkRenderWindow
 
 from engine.errors import CTCamError
+from viewer.render3d.call_log import CallLog
 from viewer.render3d.camera import VIEWS
 from viewer.render3d.canvas import ImageCanvas
 from viewer.render3d.data import Render3DError, check_grid
 from viewer.render3d.offscreen import OffscreenRenderer, make_offscreen_window
+from viewer.render3d.render_thread import RenderThread, apply_camera_state, camera_state
 from viewer.render3d.scene import CLIP_AXES, Scene3D
 from viewer.render3d.style import COLORMAPS, PRESETS
 from viewer.render3d.surfaces import MapLayer, as_map_layer
@@ -40,70 +42,22 @@ __all__ = [
     "Scene3D",
 ]
 
-# Calls that fully define one aspect of the scene: a later call of the same group replaces
-# every earlier queued call of that group.  Other calls are kept in order.
-_GROUPS: dict[str, str] = {
-    "set_volume": "volume",
-    "clear_volume": "volume",
-    "set_preset": "preset",
-    "set_organs": "organs",
-    "clear_organs": "organs",
-    "set_organ_opacity": "organ_opacity",
-    "set_map": "maps",
-    "set_maps_side_by_side": "maps",
-    "set_cursor": "cursor",
-    "set_clip": "clip",
-    "reset_camera": "camera",
-}
-_APPENDED = ("clear_map", "set_single", "set_organ_visible")
-
-
-class _CallLog:
-    """Ordered, coalesced record of scene calls (to defer while hidden, or to replay)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple, dict]] = []
-
-    def add(self, name: str, args: tuple, kwargs: dict) -> None:
-        group = _GROUPS.get(name)
-        if name == "set_organ_visible":
-            code = int(args[0] if args else kwargs["code"])
-            self.calls = [c for c in self.calls if not (c[0] == name and int(c[1][0]) == code)]
-        elif name in ("set_volume", "clear_volume"):
-            # Organ maps given without an affine belong to the previous scan's grid.
-            self.calls = [c for c in self.calls
-                          if c[0] not in ("set_volume", "clear_volume")
-                          and not (c[0] == "set_organs" and len(c[1]) < 4 and "affine" not in c[2])]
-        elif group is not None:
-            # A full definition supersedes earlier calls of its group, including the
-            # partial ones (clear_map / set_single after set_map are moot once re-set).
-            drop = {n for n, g in _GROUPS.items() if g == group}
-            if group == "maps":
-                drop |= {"clear_map", "set_single"}
-            self.calls = [c for c in self.calls if c[0] not in drop]
-        elif self.calls and self.calls[-1][0] == name:
-            return  # repeated clear_map / set_single
-        self.calls.append((name, args, kwargs))
-
-    def replay(self, scene: Scene3D) -> None:
-        for name, args, kwargs in self.calls:
-            getattr(scene, name)(*args, **kwargs)
-
-    def clear(self) -> None:
-        self.calls = []
-
-
 log = logging.getLogger(__name__)
 
 NATIVE_PLATFORMS = ("xcb", "windows", "cocoa")
+BACKENDS = ("thread", "native", "image")
 
 
 def choose_backend() -> str:
-    """"native" (VTK draws into the Qt window) where Qt has native windows VTK supports,
-    else "image" (offscreen VTK frames shown as images).  ``CTCAM_3D_BACKEND`` overrides."""
+    """"thread" on Linux (frames drawn offscreen in a worker thread and shown as images, so
+    the GUI thread never waits for OpenGL: on software OpenGL a frame takes 0.1-1.5 s);
+    "native" (VTK draws into the Qt window) on Windows and macOS; "image" (offscreen frames
+    drawn on the GUI thread) where neither fits.  ``CTCAM_3D_BACKEND`` overrides."""
     forced = os.environ.get("CTCAM_3D_BACKEND")
     if forced:
         return forced
+    if sys.platform.startswith("linux"):
+        return "thread"
     app = QGuiApplication.instance()
     platform = app.platformName() if app is not None else ""
     return "native" if platform in NATIVE_PLATFORMS else "image"
@@ -139,6 +93,8 @@ class Render3DView(QWidget):
 
     rendered = Signal(float)
     failed = Signal(str)  # message of a deferred call that failed when applied
+    _frame_ready = Signal(object, object, float, int)  # from the render thread (queued)
+    _thread_error = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, max_dim: int = 160,
                  cursor_render_delay_ms: int = 150, backend: str | None = None,
@@ -147,10 +103,12 @@ class Render3DView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.backend = backend or choose_backend()
-        if self.backend not in ("native", "image"):
-            raise Render3DError(f"unknown 3D backend {self.backend!r}; use 'native' or 'image'")
+        if self.backend not in BACKENDS:
+            raise Render3DError(f"unknown 3D backend {self.backend!r}; use one of {', '.join(BACKENDS)}")
         self._vtk = None
         self._canvas = None
+        self._thread: RenderThread | None = None
+        self.scene: Scene3D | None = None  # None with the "thread" backend (the thread owns it)
         if self.backend == "native":
             self._vtk = QVTKRenderWindowInteractor(self, rw=_native_window())
             layout.addWidget(self._vtk)
@@ -160,6 +118,20 @@ class Render3DView(QWidget):
             if frame_budget_s:  # frames the interactor draws after a drag keep to the budget too
                 self._vtk.SetStillUpdateRate(1.0 / frame_budget_s)
             self._vtk.Initialize()
+        elif self.backend == "thread":
+            self._camera = vtkCamera()  # the GUI's copy; the thread's scene follows it
+            self._camera_rev = 0  # bumped by every mouse move of the camera
+            self._sent_rev: dict[int, int] = {}  # frame serial -> camera revision sent with it
+            self._cam_sent = camera_state(self._camera)  # the camera the thread has
+            self._frame_ready.connect(self._on_frame)
+            self._thread_error.connect(self._on_thread_error)
+            self._thread = RenderThread((400, 400), max_dim=max_dim, frame_budget_s=frame_budget_s,
+                                        on_frame=self._frame_ready.emit,
+                                        on_error=self._thread_error.emit)
+            self._canvas = ImageCanvas(self._camera, self)
+            self._canvas.camera_changed.connect(self._on_user_camera)
+            self._canvas.resized.connect(lambda w, h: self.render())
+            layout.addWidget(self._canvas)
         else:
             self.scene = Scene3D(make_offscreen_window((400, 400)), max_dim=max_dim,
                                  frame_budget_s=frame_budget_s)
@@ -168,8 +140,8 @@ class Render3DView(QWidget):
             self._canvas.resized.connect(self._on_canvas_resized)
             layout.addWidget(self._canvas)
         self._max_dim = int(max_dim)
-        self._pending = _CallLog()  # calls not yet applied (widget hidden)
-        self._history = _CallLog()  # every call, coalesced (for offscreen export replay)
+        self._pending = CallLog()  # calls not yet applied (widget hidden)
+        self._history = CallLog()  # every call, coalesced (for offscreen export replay)
         self._dirty = False
         self._closed = False
         self.cursor_render_delay_ms = int(cursor_render_delay_ms)
@@ -177,6 +149,11 @@ class Render3DView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._render_now)
         self.last_render_s: float | None = None
+
+    @property
+    def camera(self):
+        """The camera the view is drawn with (exports copy it)."""
+        return self._camera if self._thread is not None else self.scene.camera
 
     @property
     def max_dim(self) -> int:
@@ -239,7 +216,10 @@ class Render3DView(QWidget):
         self._check_maps(name, args, kwargs)
         self._history.add(name, args, kwargs)
         if self._can_draw() and not cursor:
-            getattr(self.scene, name)(*args, **kwargs)
+            if self._thread is not None:
+                self._thread.call(name, args, kwargs)
+            else:
+                getattr(self.scene, name)(*args, **kwargs)
             self._request_render(0)
         else:
             # Hidden: everything waits for showEvent.  Cursor moves wait for the (debounced)
@@ -270,6 +250,10 @@ class Render3DView(QWidget):
 
     def _flush(self) -> None:
         calls, self._pending.calls = self._pending.calls, []
+        if self._thread is not None:  # errors come back through _on_thread_error
+            for name, args, kwargs in calls:
+                self._thread.call(name, args, kwargs)
+            return
         for name, args, kwargs in calls:
             try:
                 getattr(self.scene, name)(*args, **kwargs)
@@ -282,6 +266,16 @@ class Render3DView(QWidget):
             self._dirty = True
             return
         self._flush()
+        if self._thread is not None:  # the frame arrives in _on_frame
+            state = camera_state(self._camera)
+            if state != self._cam_sent:  # moved by the mouse or by a caller since the last frame
+                self._camera_rev += 1
+                self._thread.call("camera", (state,))
+                self._cam_sent = state
+            serial = self._thread.request_frame((max(64, self.width()), max(64, self.height())))
+            self._sent_rev[serial] = self._camera_rev
+            self._dirty = False
+            return
         t0 = time.perf_counter()
         if self._canvas is not None:
             self._canvas.set_frame(self.scene.capture(full_quality=False))
@@ -291,10 +285,47 @@ class Render3DView(QWidget):
         self._dirty = False
         self.rendered.emit(self.last_render_s)
 
-    def render_sync(self) -> None:
-        """Draw one frame now if visible (tests, exports)."""
+    def render_sync(self, timeout_s: float = 60.0) -> None:
+        """Draw one frame now if visible and wait for it (tests, exports)."""
         self._timer.stop()
+        if self._thread is None:
+            self._render_now()
+            return
+        n = self.frames_shown
         self._render_now()
+        deadline = time.monotonic() + timeout_s
+        while self.frames_shown == n and self._thread.alive and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+    # -- "thread" backend ----------------------------------------------------------------
+    frames_shown = 0
+    last_frame = None  # (H, W, 3) uint8 of the last frame shown
+
+    def _on_user_camera(self) -> None:
+        self._camera_rev += 1  # a frame already under way must not undo this move
+        self.render()
+
+    def _on_frame(self, rgb, camera: dict, seconds: float, serial: int) -> None:
+        if self._closed:
+            return
+        if self._sent_rev.pop(serial, None) == self._camera_rev:
+            # no mouse move since this frame was asked for: adopt the scene's camera (set
+            # by set_volume's fit or reset_camera)
+            apply_camera_state(self._camera, camera)
+            self._cam_sent = camera
+        self._sent_rev = {k: v for k, v in self._sent_rev.items() if k > serial}
+        self._canvas.set_frame(rgb)
+        self.last_frame = rgb
+        self.frames_shown += 1
+        self.last_render_s = seconds
+        self.rendered.emit(seconds)
+
+    def _on_thread_error(self, message: str) -> None:
+        log.warning("%s", message)
+        if not self._thread.alive:  # the renderer could not start: say so where it would draw
+            self._canvas.set_message(message + "\nThe 2D views work as before; start with --no-3d "
+                                     "to hide this view.")
+        self.failed.emit(message)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)
@@ -304,14 +335,14 @@ class Render3DView(QWidget):
     # -- export --------------------------------------------------------------------------
     def _export_scene(self):
         """The live scene when visible, else an offscreen replay with the same camera."""
-        if self._can_draw():
+        if self._can_draw() and self._thread is None:
             self._timer.stop()
             self._flush()
             return self.scene, False
         size = (max(64, self.width()), max(64, self.height()))
         off = OffscreenRenderer(size, max_dim=self._max_dim)
         self._history.replay(off)
-        cam = self.scene.camera
+        cam = self.camera
         off.camera.SetPosition(*cam.GetPosition())
         off.camera.SetFocalPoint(*cam.GetFocalPoint())
         off.camera.SetViewUp(*cam.GetViewUp())
@@ -345,6 +376,9 @@ class Render3DView(QWidget):
         self._timer.stop()
         self._pending.clear()
         self._history.clear()
+        if self._thread is not None:
+            self._thread.close()  # joins; the thread releases its own OpenGL context
+            return
         self.scene.close()
         if self._vtk is not None:
             # QVTKRenderWindowInteractor's observers hold bound methods of the Qt widget:
