@@ -26,6 +26,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def create_window(args: argparse.Namespace):
     """QApplication + shown main window; the scan opens on the next event-loop turn."""
+    if not args.no_3d:  # VTK imports beside the window's construction, not after it
+        from viewer.qt.preload_3d import start_import_3d
+
+        start_import_3d()
     import pyqtgraph as pg
     from PySide6 import QtCore, QtGui, QtWidgets
 

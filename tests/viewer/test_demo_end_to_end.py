@@ -12,7 +12,7 @@ Skipped (with the reason) only when the bundled demo case or model is not in thi
 
 import numpy as np
 import pytest
-from PySide6 import QtWidgets
+from viewer_helpers import settle
 
 from engine.resources import bundled_model_paths, demo_case_path, demo_organs_path
 from viewer.model import geometry
@@ -21,7 +21,7 @@ MISSING = [str(p) for p in (demo_case_path(), demo_organs_path(), *bundled_model
 
 
 def _overlay(pane):
-    QtWidgets.QApplication.processEvents()  # views redraw on the next event-loop turn
+    settle()  # views redraw on the next event-loop turn
     img = pane.overlay_item.image
     if img is None or not pane.overlay_item.isVisible():
         return np.zeros((1, 1, 4), np.uint8)
@@ -58,7 +58,7 @@ def test_demo_map_is_drawn_on_the_screen_side_of_its_peak(qtbot, window):
     centre_x = float(vol.center_world()[0])
     assert chosen.peak_ras[0] < centre_x, f"no map peaks on the patient's left ({why})"
     window.findings_panel.select_label(chosen.index)
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert state.label == chosen.index
     # the cursor jumped to the map's peak (clamped to the scan)
     np.testing.assert_allclose(state.cursor, vol.world(np.clip(vol.index(np.array(chosen.peak_ras)), 0,

@@ -5,15 +5,15 @@ import json
 
 import nibabel as nib
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 from viewer_case import LESION_IJK, make_result
-from viewer_helpers import grab_rgb, open_and_wait, show_result, write_case
+from viewer_helpers import grab_rgb, open_and_wait, settle, show_result, write_case
 
 from viewer.qt.findings_panel import INDEX_ROLE
 
 
 def _overlay_rgba(pane):
-    QtWidgets.QApplication.processEvents()  # views redraw on the next event-loop turn
+    settle()  # views redraw on the next event-loop turn
     return None if pane.overlay_item.image is None or not pane.overlay_item.isVisible() else pane.overlay_item.image
 
 
@@ -94,13 +94,13 @@ def test_threshold_and_outlines(qtbot, window, volume, tmp_path):
     n_high = int((_overlay_rgba(ax)[..., 3] > 0).sum())
     assert 0 < n_high < n_low
     window.state.outlines = True
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert ax.outline_item.isVisible()
     outline = ax.outline_item.image
     colours = {tuple(c) for c in outline[outline[..., 3] > 0][:, :3]}
     assert len(colours) == 3  # one colour per organ (both lungs and the heart on this slice)
     window.state.outlines = False
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert not ax.outline_item.isVisible()
 
 
@@ -185,7 +185,7 @@ def test_map_without_positive_values_is_named_not_shown_as_zero_share(qtbot, win
     g_share = row.siblingAtColumn(4).data()  # columns: finding, probability, call, H, G
     assert g_share == "—" and row.siblingAtColumn(3).data().endswith("%")
     window.state.update(label=1, side_by_side=True)
-    QtWidgets.QApplication.processEvents()
+    settle()
     right = window.view_area.right_panes["axial"]
     assert "no positive values" in right.method_label.text()
     assert "no positive values" not in window.view_area.views["axial"].method_label.text()

@@ -8,7 +8,14 @@ import json
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from viewer_case import LESION_IJK, make_result
-from viewer_helpers import grab_rgb, open_and_wait, scene_to_viewport, show_result, write_case
+from viewer_helpers import (
+    grab_rgb,
+    open_and_wait,
+    scene_to_viewport,
+    settle,
+    show_result,
+    write_case,
+)
 
 from engine.io.nifti import write_nifti
 from viewer.model import geometry, measure
@@ -30,7 +37,7 @@ def open_with_truth(qtbot, window, volume, tmp_path, mask_path):
     window.reading_tools.load_truth(str(mask_path))
     qtbot.waitUntil(lambda: window.state.truth is not None, timeout=10000)
     window.state.cursor = volume.world(np.array(LESION_IJK, float))
-    QtWidgets.QApplication.processEvents()
+    settle()
 
 
 def expected_box(mask, view, spacing):
@@ -83,7 +90,7 @@ def test_mask_on_another_grid_lands_on_the_same_voxels(qtbot, window, volume, tm
     x0, x1, y0, y1 = expected_box(mask, "axial", volume.spacing)
     assert np.isclose(x.min(), x0) and np.isclose(x.max(), x1) and np.isclose(y.min(), y0)
     window.state.show_truth = False
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert tools_of(window, "axial").truth_segments()[0].size == 0
 
 
@@ -117,7 +124,7 @@ def test_truth_folder_marks_findings_and_readout(qtbot, window, volume, tmp_path
     show_result(window, make_result(volume))
     qtbot.waitUntil(lambda: window.state.truth_stats is not None, timeout=10000)
     window.findings_panel.select_label(0)
-    QtWidgets.QApplication.processEvents()
+    settle()
     panel = window.findings_panel
     texts = {}
     for r in range(panel.model.rowCount()):
@@ -149,7 +156,7 @@ def drag(pane, a, b, steps=6):
         p = QtCore.QPoint(round(p0.x() + t * (p1.x() - p0.x())), round(p0.y() + t * (p1.y() - p0.y())))
         send(QtCore.QEvent.Type.MouseMove, p, Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton)
     send(QtCore.QEvent.Type.MouseButtonRelease, p1, Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton)
-    QtWidgets.QApplication.processEvents()
+    settle()
 
 
 def test_ruler_on_anisotropic_scan_and_delete(qtbot, window, volume, tmp_path):
@@ -169,10 +176,10 @@ def test_ruler_on_anisotropic_scan_and_delete(qtbot, window, volume, tmp_path):
     assert label.textItem.toPlainText() == f"{items[0].length_mm():.1f} mm"
     # kept per scan: another slice does not show it, coming back does
     cor.step(2)
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert tools_of(window, "coronal").measure_items == []
     cor.step(-2)
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert len(tools_of(window, "coronal").measure_items) == 1
     cor.setFocus()
     qtbot.keyClick(cor, Qt.Key.Key_Delete)
@@ -185,7 +192,7 @@ def test_roi_statistics_by_hand(qtbot, window, volume, tmp_path):
     window.findings_panel.select_label(0)
     window.state.cursor = volume.world(np.array(LESION_IJK, float))
     ax = window.view_area.views["axial"]
-    QtWidgets.QApplication.processEvents()
+    settle()
     window.state.tool = "rectangle"
     lo, hi = np.array([8, 14, 12]), np.array([20, 26, 12])
     a = geometry.ijk_to_scene(lo - 0.4, volume.spacing, "axial")
@@ -222,11 +229,11 @@ def test_contours_overlay_key_and_info(qtbot, window, volume, tmp_path):
     show_result(window, make_result(volume))
     window.findings_panel.select_label(0)
     window.state.cursor = volume.world(np.array(LESION_IJK, float))
-    QtWidgets.QApplication.processEvents()
+    settle()
     ax = window.view_area.views["axial"]
     assert ax.overlay_item.isVisible()
     window.state.map_style = "contours"
-    QtWidgets.QApplication.processEvents()
+    settle()
     tools = tools_of(window, "axial")
     assert not ax.overlay_item.isVisible() and len(tools.contour_items) == 3
     # the 50 % isoline surrounds the HiResCAM peak on the lesion
@@ -235,13 +242,13 @@ def test_contours_overlay_key_and_info(qtbot, window, volume, tmp_path):
     assert x.min() < lx < x.max() and y.min() < ly < y.max()
     ax.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_O)
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert window.state.overlay_visible is False and tools.contour_items == []
     qtbot.keyClick(window, Qt.Key.Key_O)
     assert window.state.overlay_visible is True
     assert tools.info_label.isVisible() and "Slice 3.00 mm" in tools.info_label.text()
     window.reading_tools.actions["show_info"].trigger()
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert not tools.info_label.isVisible()
 
 
@@ -251,7 +258,7 @@ def test_annotated_screenshot(qtbot, window, volume, tmp_path):
     open_and_wait(qtbot, window, write_case(tmp_path, volume))
     show_result(window, make_result(volume))
     window.findings_panel.select_label(0)
-    QtWidgets.QApplication.processEvents()
+    settle()
     img = render_annotated(window, 2048)
     assert img.width() == 2048 and img.height() > 2048 * window.view_area.height() / window.view_area.width()
     lines = caption_lines(window.state, window.overlay, window.findings)

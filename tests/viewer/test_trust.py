@@ -7,9 +7,8 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-from PySide6 import QtWidgets
 from viewer_case import make_result
-from viewer_helpers import open_and_wait, show_result, write_case
+from viewer_helpers import open_and_wait, settle, show_result, write_case
 
 from viewer.model import sampling_adapter
 from viewer.model.findings import summarise, write_csv
@@ -30,12 +29,12 @@ def test_unsuitable_scan_banner_greys_and_hides_maps_until_show_anyway(qtbot, wi
     assert text.startswith("Not a chest CT this model can read: no right lung found; no heart found")
     assert "greyed" in text and panel.greyed()
     window.state.label = 0  # selected: still no map anywhere
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert not window.overlay.has_map()
     assert window.overlay.slice_rgba("axial", 12, "hirescam") is None
     assert not window.view_area.views["axial"].overlay_item.isVisible()
     banner.show_button.click()
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert window.state.show_anyway and window.overlay.has_map() and not panel.greyed()
     assert banner.show_button.text() == "Hide maps"
     # a new scan starts hidden again
@@ -99,13 +98,13 @@ def test_joint_scaling_notice_names_the_ratio_and_per_map_is_default(qtbot, wind
     s = window.state
     assert s.normalisation == "per_map"
     s.update(label=0, side_by_side=True)
-    QtWidgets.QApplication.processEvents()
+    settle()
     right, left = window.view_area.right_panes["axial"], window.view_area.views["axial"]
     assert not right.notice_label.isVisibleTo(right)  # per map: both panes draw their map
     assert right.overlay_item.isVisible() and left.overlay_item.isVisible()
     assert "each pane to its own maximum" in window.controls.colour_bar.caption
     s.normalisation = "joint_methods"
-    QtWidgets.QApplication.processEvents()
+    settle()
     ratio = float(result.maps["gradcam"][0].max() / result.maps["hirescam"][0].max())
     assert right.notice_label.isVisibleTo(right)
     assert f"Grad-CAM peaks at {100 * ratio:.1f}% of HiResCAM" in right.notice_label.text()
@@ -118,7 +117,7 @@ def test_cells_display_shows_the_true_grid_and_the_peak_is_a_cell_centre(qtbot, 
     show_result(window, result)
     s = window.state
     s.label = 0
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert "Map cells" in window.controls.colour_bar.caption and "smoothed" in window.controls.colour_bar.caption
     # nearest sampling: every scan voxel carries the value of the cell it lies in
     raw = result.maps["hirescam"][0]
@@ -129,7 +128,7 @@ def test_cells_display_shows_the_true_grid_and_the_peak_is_a_cell_centre(qtbot, 
         assert vals[i, j] == raw[tuple(cell)]
     assert len(np.unique(vals[14:16, 20:22])) == 1  # a 2 x 2 block is one cell
     s.map_display = "cells"
-    QtWidgets.QApplication.processEvents()
+    settle()
     assert "shown as cells" in window.controls.colour_bar.caption
     # the peak the cursor jumps to is the centre of the peak cell, and the probe names the cell
     f = summarise(result, volume.affine)[0]

@@ -8,6 +8,15 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from engine.io.nifti import write_nifti
 
 
+def settle() -> None:
+    """Run the event loop until every slice view has drawn what it was asked to (views
+    redraw one per event-loop turn: viewer/qt/redraw_queue.py)."""
+    from viewer.qt.redraw_queue import redraw_queue
+
+    QtWidgets.QApplication.processEvents()
+    redraw_queue().drain()
+
+
 def write_case(tmp_path, vol, name="case.nii.gz"):
     path = tmp_path / name
     write_nifti(path, vol.hu, vol.affine)
@@ -19,7 +28,7 @@ def open_and_wait(qtbot, win, path, timeout=10000):
     win.open_path(str(path))
     qtbot.waitUntil(lambda: win.state.scan_id != before and win.state.volume is not None, timeout=timeout)
     qtbot.waitUntil(lambda: not win.runner.is_busy("load"), timeout=timeout)
-    QtWidgets.QApplication.processEvents()  # views draw on the next event-loop turn
+    settle()  # views draw on the next event-loop turn
 
 
 def show_result(win, result):
@@ -27,12 +36,12 @@ def show_result(win, result):
     from viewer.model.findings import summarise
 
     win._on_result((result, summarise(result, win.state.volume.affine)))
-    QtWidgets.QApplication.processEvents()
+    settle()
 
 
 def grab_rgb(widget) -> np.ndarray:
     """(H, W, 3) uint8 of what the widget shows."""
-    QtWidgets.QApplication.processEvents()
+    settle()
     img = widget.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
     w, h = img.width(), img.height()
     arr = np.frombuffer(img.constBits(), dtype=np.uint8, count=img.bytesPerLine() * h)
@@ -49,7 +58,7 @@ def wheel(widget, pane, steps=1):
                                QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier,
                                QtCore.Qt.ScrollPhase.NoScrollPhase, False)
         QtWidgets.QApplication.sendEvent(vp, ev)
-    QtWidgets.QApplication.processEvents()
+    settle()
 
 
 def scene_to_viewport(pane, x, y) -> QtCore.QPoint:

@@ -243,6 +243,19 @@ class FindingsPanel(QtWidgets.QWidget):
         """Fill the Truth column (hidden without truth) and refresh the readout."""
         truth = self.state.truth
         self.tree.setColumnHidden(TRUTH_COLUMN, truth is None)
+        # one sort after the loop, not one per item changed (about 40 ms for the demo's 19)
+        self.proxy.setDynamicSortFilter(False)
+        try:
+            self._fill_truth(truth)
+        finally:
+            self.proxy.setDynamicSortFilter(True)
+            self.proxy.invalidate()
+        if truth is not None:
+            self.tree.resizeColumnToContents(TRUTH_COLUMN)
+        if self.state.label is not None:
+            self._on_state_label(self.state.label)
+
+    def _fill_truth(self, truth) -> None:
         for r in range(self.model.rowCount()):
             parent = self.model.item(r, 0)
             for c in range(parent.rowCount()):
@@ -256,10 +269,6 @@ class FindingsPanel(QtWidgets.QWidget):
                 name = parent.child(c, 0)  # a magenta dot before the name: visible however narrow
                 name.setIcon(_truth_icon() if status == "present" else QtGui.QIcon())
                 name.setToolTip(f.name + (f" — truth: {status}" if status else "") if f is not None else "")
-        if truth is not None:
-            self.tree.resizeColumnToContents(TRUTH_COLUMN)
-        if self.state.label is not None:
-            self._on_state_label(self.state.label)
 
     def proxy_index_of(self, label: int) -> QtCore.QModelIndex:
         for r in range(self.proxy.rowCount()):

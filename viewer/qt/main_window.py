@@ -351,12 +351,9 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
 
     # -- 3D view ------------------------------------------------------------------------
     def _import_3d_modules(self) -> None:
-        try:  # imported here, so that _create_3d finds them loaded
-            import viewer.qt.view3d_link  # noqa: F401
-            import viewer.qt.view3d_panel  # noqa: F401
-            import viewer.render3d.widget  # noqa: F401
-        except Exception as exc:  # noqa: BLE001 -- _create_3d reports it
-            log.warning("3D modules: %s", exc)
+        from viewer.qt.preload_3d import import_3d_modules
+
+        import_3d_modules()  # so that _create_3d finds them loaded
         self._3d_modules_ready.emit()
 
     def _create_3d(self) -> None:

@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from viewer.model import geometry
 from viewer.model.state import METHOD_TITLES, WL_PRESETS, ViewerState
+from viewer.qt.redraw_queue import redraw_queue
 from viewer.qt.slice_viewbox import SliceViewBox
 
 __all__ = ["SliceView", "SliceViewBox"]
@@ -53,10 +54,6 @@ class SliceView(QtWidgets.QWidget):
         self.pane_method = pane_method
         self.slice_index: int | None = None
         self._needs: set[str] = set()
-        self._flush_timer = QtCore.QTimer(self)
-        self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(0)
-        self._flush_timer.timeout.connect(self.flush)
         self._fit = True  # keep the image fitted to the view until the user zooms or pans
         self.draw_hooks: list = []  # callables(needs: set[str]) run at the end of flush()
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
@@ -196,12 +193,11 @@ class SliceView(QtWidgets.QWidget):
     def _request(self, *what: str) -> None:
         """Coalesce redraws: several state changes in one event-loop turn draw once."""
         self._needs.update(what)
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        redraw_queue().add(self)  # one view per event-loop turn (viewer/qt/redraw_queue.py)
 
     def flush(self) -> None:
         """Draw what the state changes asked for (hidden views wait until shown)."""
-        self._flush_timer.stop()
+        redraw_queue().discard(self)
         if self.state.volume is None or self.slice_index is None or not self.isVisible():
             return
         needs, self._needs = self._needs, set()
@@ -334,7 +330,7 @@ class SliceView(QtWidgets.QWidget):
     def showEvent(self, ev) -> None:
         super().showEvent(ev)
         if self._needs:
-            self._flush_timer.start()
+            redraw_queue().add(self)
         QtCore.QTimer.singleShot(0, self._after_resize)
 
     def resizeEvent(self, ev) -> None:

@@ -35,6 +35,9 @@ class ExportActions:
     def grab_views(self) -> QtGui.QImage:
         """The view area as an image, with the 3D view's OpenGL frame painted in (a widget
         grab cannot read OpenGL content)."""
+        from viewer.qt.redraw_queue import redraw_queue
+
+        redraw_queue().drain()  # views still waiting for their turn draw first
         image = self.view_area.grab().toImage()
         v3 = self.view3d
         if v3 is not None and v3.isVisible():
