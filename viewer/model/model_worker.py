@@ -24,7 +24,6 @@ from engine.errors import Cancelled, CTCamError
 from engine.results import Progress
 from engine.volume import CTVolume
 
-
 WORKER_NICE = 5  # the model process yields the cores to the GUI (the 3D thread: +10)
 
 
