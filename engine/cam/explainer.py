@@ -54,7 +54,7 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     model = loaded.model if isinstance(loaded, LoadedModel) else loaded
     target = loaded.target_layer if isinstance(loaded, LoadedModel) else target_layer
     if target is None:
-        target = "reduce" if isinstance(model, AxialNet) else None
+        target = model.target_layer_name if isinstance(model, AxialNet) else None
     if target is None and path != "fast":
         raise ValueError("explain() on a generic module needs target_layer")
     device = next(model.parameters()).device

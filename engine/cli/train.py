@@ -42,6 +42,10 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--head-lr-mult", type=float, default=d.head_lr_mult,
                    help="learning-rate multiplier of the linear head (the output is a mean over "
                         "slice groups, so a focal finding moves it by 1/groups of its group logit)")
+    p.add_argument("--input-maxima", action="store_true",
+                   help="add each map cell's maximum of every input channel (batch-normalised) "
+                        "to the target layer, so a one-voxel calcification reaches the head "
+                        "directly (docs/training.md; not the bundled recipe)")
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
@@ -82,7 +86,7 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                        lesion_pos_weight=a.lesion_pos_weight,
                        phantom_spacing=list(a.phantom_spacing), interpolation=a.interpolation,
                        channels=[dict(c) for c in training.DEFAULT_CHANNELS] if a.channels == "bands" else [],
-                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
+                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, input_maxima=a.input_maxima, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
                        steps=a.steps if a.steps else (None if a.epochs else d.steps),
                        batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
                        mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),

@@ -152,6 +152,8 @@ def _validate_card(card: Any, source: str) -> None:
             for w in windows):
         fail("architecture.input_windows must be a list of at most 8 [low, high] pairs of "
              "finite numbers with low < high")
+    if not isinstance(arch.get("input_maxima", False), bool):
+        fail("architecture.input_maxima must be true or false")
     organ_codes = card["organ_codes"]
     if not isinstance(organ_codes, dict) or not organ_codes:
         fail("organ_codes must be a non-empty object {organ: code}")

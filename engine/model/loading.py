@@ -33,7 +33,7 @@ from engine.model.card import (
     write_card,
 )
 from engine.model.errors import DeviceError, ModelCardError, ModelWeightsError
-from engine.model.net import TARGET_LAYER, AxialNet, architecture_of, build_from_architecture
+from engine.model.net import AxialNet, architecture_of, build_from_architecture
 from engine.resources import bundled_model_paths
 
 
@@ -189,7 +189,7 @@ def new_card(model: AxialNet, labels: list[str] | tuple[str, ...], organ_codes: 
         "labels": labels_section(list(labels)),
         "organ_codes": dict(organ_codes),
         "preprocessing": dict(preprocessing),
-        "target_layer": TARGET_LAYER,
+        "target_layer": model.target_layer_name,
         "map": {
             "grid": [*model.feature_shape[1:], model.n_groups],
             "layout": "maps[method] has shape (labels, mi, mj, mk); mk = slice group",

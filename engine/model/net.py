@@ -16,7 +16,11 @@ HU, maximum HU, fractions of full-resolution voxels in HU bands).
    larger than in the full [-1000, 800] window.  No parameters; the CAM target layer and
    the head are unchanged.
 3. **Reduce.** A few 3x3 conv layers bring the channels down to F.  Their output is the
-   CAM target layer ``A`` with shape (B*G, F, h, w).
+   CAM target layer ``A`` with shape (B*G, F, h, w).  Optionally (``input_maxima``) the
+   target layer also holds, per map cell, the maximum of every channel of the group image
+   over the cell, batch-normalised: F grows by the group image's channels.  A one-voxel
+   calcification then reaches the head directly instead of through strided convolutions
+   (docs/training.md, "Where the focal findings break").
 4. **Head** (:mod:`engine.model.head`). Per-cell scores z = sum_f W[f, p] A[g, f, p], linear
    in A, pooled over all cells: ``"mean"`` (the paper's AxialNet: one linear layer over the
    flattened features of each group, mean over groups) or ``"lse"`` (log-sum-exp, so a
@@ -95,6 +99,7 @@ class AxialNet(nn.Module):
         in_channels: int = 1,
         pooling: str = "mean",
         temperature: float = 1.0,
+        input_maxima: bool = False,
     ) -> None:
         super().__init__()
         self.input_windows = [(float(a), float(b)) for a, b in input_windows]
@@ -109,9 +114,9 @@ class AxialNet(nn.Module):
         self.in_channels = int(in_channels)
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        group_channels = SLICES_PER_GROUP * self.in_channels * (1 + len(self.input_windows))
         layers: list[nn.Module] = [
-            nn.Conv2d(SLICES_PER_GROUP * self.in_channels * (1 + len(self.input_windows)), stem_width, 3,
-                      stride=2, padding=1, bias=False),
+            nn.Conv2d(group_channels, stem_width, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(stem_width),
             nn.ReLU(inplace=True),
         ]
@@ -130,6 +135,11 @@ class AxialNet(nn.Module):
         self.reduce = nn.Sequential(*red)
         if X % down or Y % down:
             raise ValueError(f"in-plane grid {X}x{Y} is not divisible by the downsampling {down}")
+        self.down = down
+        self.input_maxima = nn.BatchNorm2d(group_channels) if input_maxima else None
+        self.target = nn.Identity()  # the CAM target layer A (a hook point; no parameters)
+        if input_maxima:
+            cin += group_channels
         self.feature_shape = (cin, X // down, Y // down)  # (F, h, w)
         self.head = PooledLinearHead(self.feature_shape, self.n_labels, self.n_groups,
                                      pooling, temperature)
@@ -159,17 +169,24 @@ class AxialNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Target-layer activations A, shape (B, G, F, h, w)."""
         B = x.shape[0]
-        a = self.reduce(self.backbone(self.windowed(self.to_groups(x))))
+        g = self.windowed(self.to_groups(x))
+        a = self.reduce(self.backbone(g))
+        if self.input_maxima is not None:
+            a = torch.cat([a, self.input_maxima(nn.functional.max_pool2d(g, self.down))], dim=1)
+        a = self.target(a)
         return a.reshape(B, -1, *a.shape[1:])
+
+    @property
+    def target_layer_name(self) -> str:
+        """The module whose output is A: ``reduce`` (cards before input maxima), else ``target``."""
+        return "target" if self.input_maxima is not None else TARGET_LAYER
 
     def classify(self, a: torch.Tensor) -> torch.Tensor:
         """Logits (B, L) from activations (B, G, F, h, w) (see :mod:`engine.model.head`)."""
         return self.head.pool(self.head.cell_scores(a))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B = x.shape[0]
-        a = self.reduce(self.backbone(self.windowed(self.to_groups(x))))  # (B*G, F, h, w): target
-        return self.classify(a.reshape(B, -1, *a.shape[1:]))
+        return self.classify(self.features(x))  # features: the target layer
 
 
 def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
@@ -185,6 +202,7 @@ def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
         in_channels=arch.get("in_channels", 1),
         pooling=arch.get("pooling", "mean"),
         temperature=arch.get("temperature", 1.0),
+        input_maxima=bool(arch.get("input_maxima", False)),
     )
 
 
@@ -211,4 +229,5 @@ def architecture_of(model: AxialNet) -> dict:
         "pooling": model.head.pooling,
         "temperature": model.head.temperature,
         **({"input_windows": [list(w) for w in model.input_windows]} if model.input_windows else {}),
+        **({"input_maxima": True} if model.input_maxima is not None else {}),
     }

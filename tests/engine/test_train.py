@@ -212,3 +212,18 @@ def test_head_lr_mult_zero_freezes_the_head_only(tmp_path):
     torch.testing.assert_close(trained.head.weight, init.head.weight)
     torch.testing.assert_close(trained.head.shared, init.head.shared)
     assert not torch.allclose(trained.reduce[0].weight, init.reduce[0].weight)
+
+
+def test_train_with_input_maxima_writes_a_model_that_explains(tmp_path):
+    from engine.cam import explain
+
+    _, out, rc = _train_one_epoch(tmp_path, "--input-maxima")
+    assert rc == 0
+    card = json.loads((out / "axialnet.json").read_text())
+    assert card["architecture"]["input_maxima"] is True and card["target_layer"] == "target"
+    assert "--input-maxima" in card["training"]["recipe"]
+    lm = load_model(out / "axialnet.safetensors", device="cpu")
+    assert lm.model.feature_shape[0] == 4 + 3 * 4  # reduce width + 3 slices x 4 channels
+    x = torch.randn(1, 4, 32, 32, 12)
+    fast, generic = explain(lm, x, path="fast"), explain(lm, x, path="generic")
+    np.testing.assert_allclose(fast.maps["hirescam"], generic.maps["hirescam"], rtol=1e-4, atol=1e-6)
