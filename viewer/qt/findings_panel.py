@@ -169,7 +169,8 @@ class FindingsPanel(QtWidgets.QWidget):
         state.events.connect("result", lambda _r: self.set_findings(None))
         state.events.connect("show_anyway", lambda _v: self.tree.viewport().update())
         state.events.connect("truth", self._show_truth)
-        state.events.connect("truth_stats", self._show_truth)
+        # the statistics change only the readout, not the Truth column
+        state.events.connect("truth_stats", lambda _v: self._on_state_label(self.state.label))
         self.tree.setColumnHidden(TRUTH_COLUMN, True)
 
     def greyed(self) -> bool:
