@@ -156,7 +156,11 @@ class RenderThread:
 
         self.native_id = threading.get_native_id()
         _lower_priority()
-        with self._cond:
+        with self._cond:  # the OpenGL context is made when there is work, not at start-up
+            while not (self._closing or self._calls or self._want):
+                self._cond.wait()
+            if self._closing:
+                return
             size = self._size  # the window's size; a frame request may change _size any time
         try:
             window = make_offscreen_window(size)

@@ -45,6 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NATIVE_PLATFORMS = ("xcb", "windows", "cocoa")
+THREAD_SETTLE_MS = 120
 BACKENDS = ("thread", "native", "image")
 
 
@@ -215,12 +216,15 @@ class Render3DView(QWidget):
         self._validate(name, args, kwargs)
         self._check_maps(name, args, kwargs)
         self._history.add(name, args, kwargs)
-        if self._can_draw() and not cursor:
-            if self._thread is not None:
-                self._thread.call(name, args, kwargs)
-            else:
-                getattr(self.scene, name)(*args, **kwargs)
+        if self._can_draw() and not cursor and self._thread is None:
+            getattr(self.scene, name)(*args, **kwargs)
             self._request_render(0)
+        elif self._can_draw() and not cursor:
+            # "thread": calls wait THREAD_SETTLE_MS (coalesced) so that the render thread's
+            # Python work (surfaces, textures) starts after the GUI's own burst of work, e.g.
+            # when a result arrives, instead of sharing the interpreter lock with it
+            self._pending.add(name, args, kwargs)
+            self._request_render(THREAD_SETTLE_MS)
         else:
             # Hidden: everything waits for showEvent.  Cursor moves wait for the (debounced)
             # frame even when visible, so a slice step costs the 3D view a list append.
@@ -235,7 +239,8 @@ class Render3DView(QWidget):
 
     def render(self) -> None:
         """Request one frame (drawn on the next event-loop turn, or when shown)."""
-        self._request_render(0)
+        settle = self._thread is not None and bool(self._pending.calls)
+        self._request_render(THREAD_SETTLE_MS if settle else 0)
 
     def _request_render(self, delay_ms: int) -> None:
         if not self._can_draw():
