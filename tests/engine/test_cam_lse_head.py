@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from cam_checks import assert_fast_equals_autograd
-from torch import nn
+from cam_checks import assert_fast_equals_autograd, small_lse_net
 
 from engine.cam import explain, fast_maps
 from engine.model import AxialNet
@@ -20,17 +19,7 @@ C = 4
 
 @pytest.fixture(scope="module")
 def net() -> AxialNet:
-    torch.manual_seed(3)
-    m = AxialNet(5, SHAPE, stem_width=4, widths=(4, 8), strides=(1, 2), reduce_widths=(6,),
-                 in_channels=C, pooling="lse", temperature=0.7)
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.2)
-            mod.running_var.uniform_(0.5, 2.0)
-    with torch.no_grad():
-        m.head.bias.normal_()
-        m.head.weight.normal_(0, 0.5)
-    return m.eval()
+    return small_lse_net(3, SHAPE, C)
 
 
 @pytest.fixture(scope="module")

@@ -27,23 +27,12 @@ from engine.volume import CTVolume
 WORKER_NICE = 5  # the model process yields the cores to the GUI (the 3D thread: +10)
 
 
-def _lower_priority() -> None:
-    """On a 2-core machine the model's threads would take the cores the GUI thread needs to
-    paint; a background job runs at a lower priority, as desktop applications' workers do."""
-    import os
-
-    if hasattr(os, "nice"):
-        try:
-            os.nice(WORKER_NICE)
-        except OSError:
-            pass
-
-
 def _serve(requests, replies, cancel_flag, model, device) -> None:
     """The child's loop: load the model once, then explain each request until ``None``."""
     from viewer.model.jobs import explain_job, volume_from_shared
+    from viewer.model.priority import lower_priority
 
-    _lower_priority()
+    lower_priority(WORKER_NICE)  # before torch starts its threads: they inherit it
 
     try:
         from engine.pipeline import get_model

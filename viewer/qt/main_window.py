@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +71,11 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         ev.connect("method", self._update_probe)
         self.view3d = None
         if with_3d:  # VTK's modules take ~0.25 s to import: a thread does it, not the GUI
-            self._3d_modules_ready.connect(self._create_3d)
-            threading.Thread(target=self._import_3d_modules, name="ctcam-import-3d",
-                             daemon=True).start()
+            from viewer.qt.preload_3d import start_import_3d
+
+            # queued: _create_3d runs on the GUI thread, after __init__, whoever emits
+            self._3d_modules_ready.connect(self._create_3d, QtCore.Qt.ConnectionType.QueuedConnection)
+            start_import_3d(then=self._3d_modules_ready.emit)
         self.model_worker = None  # the warm model process (viewer/model/model_worker.py)
         if run_model and model_process:
             from viewer.model.model_worker import ModelWorker
@@ -350,12 +351,6 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.open_path(paths[0])
 
     # -- 3D view ------------------------------------------------------------------------
-    def _import_3d_modules(self) -> None:
-        from viewer.qt.preload_3d import import_3d_modules
-
-        import_3d_modules()  # so that _create_3d finds them loaded
-        self._3d_modules_ready.emit()
-
     def _create_3d(self) -> None:
         try:
             from viewer.render3d.widget import Render3DView

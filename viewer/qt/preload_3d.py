@@ -1,16 +1,23 @@
 """Import the 3D view's modules (VTK: about 0.25 s) in a thread, so the GUI thread never does.
 
-``viewer.app.create_window`` starts this before the window is built, so the import overlaps
-building the window instead of stalling the running event loop; the main window waits for
-:func:`import_3d_modules` in its own thread before it builds the 3D view (issue 17).
+``viewer.app.create_window`` starts the import before the window is built, so it overlaps
+building the window instead of stalling the running event loop; the main window asks to be
+told when it is done (:func:`start_import_3d` with ``then``) and builds the 3D view then
+(issue 17).  One import thread per process, however often it is asked for.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_done = False
+_waiting: list[Callable[[], None]] = []
 
 
 def import_3d_modules() -> None:
@@ -24,7 +31,30 @@ def import_3d_modules() -> None:
         log.warning("3D modules: %s", exc)
 
 
-def start_import_3d() -> threading.Thread:
-    thread = threading.Thread(target=import_3d_modules, name="ctcam-import-3d", daemon=True)
-    thread.start()
-    return thread
+def _run() -> None:
+    global _done
+    import_3d_modules()
+    with _lock:
+        _done = True
+        callbacks, _waiting[:] = list(_waiting), []
+    for then in callbacks:
+        try:
+            then()
+        except RuntimeError:  # its window was closed meanwhile (Qt object deleted)
+            pass
+
+
+def start_import_3d(then: Callable[[], None] | None = None) -> None:
+    """Start the import thread unless it runs; ``then()`` is called when the modules are
+    imported: from the import thread, or at once (from the caller's thread) if they already
+    are.  A Qt receiver should connect with a queued connection."""
+    global _thread
+    with _lock:
+        if not _done and then is not None:
+            _waiting.append(then)
+        if _thread is None:
+            _thread = threading.Thread(target=_run, name="ctcam-import-3d", daemon=True)
+            _thread.start()
+        call_now = _done and then is not None
+    if call_now:
+        then()

@@ -20,6 +20,20 @@ VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("S", "I"))
 
 
+def camera_state(camera) -> dict:
+    """A vtkCamera's pose as a plain, picklable dict (position, focal point, view-up, view angle)."""
+    return {"position": tuple(camera.GetPosition()), "focal_point": tuple(camera.GetFocalPoint()),
+            "view_up": tuple(camera.GetViewUp()), "view_angle": float(camera.GetViewAngle())}
+
+
+def apply_camera_state(camera, state: dict) -> None:
+    """Set a vtkCamera to a :func:`camera_state` dict."""
+    camera.SetPosition(*state["position"])
+    camera.SetFocalPoint(*state["focal_point"])
+    camera.SetViewUp(*state["view_up"])
+    camera.SetViewAngle(float(state["view_angle"]))
+
+
 def direction_letters(vec) -> str:
     """Anatomical letters of a RAS direction, strongest first, as 3D Slicer writes them:
     (-1, 0, 0) -> "L"; (0.7, 0.7, 0) -> "RA" (components under 0.35 of the length left out)."""

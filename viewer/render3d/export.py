@@ -21,6 +21,7 @@ from pathlib import Path
 
 from engine.errors import Cancelled, CTCamError
 from engine.results import Progress
+from viewer.render3d.camera import apply_camera_state, camera_state
 
 
 @dataclass
@@ -35,11 +36,8 @@ class ExportSpec:
 
 def export_spec(view) -> ExportSpec:
     """Snapshot a :class:`viewer.render3d.widget.Render3DView` (call on the GUI thread)."""
-    cam = view.camera
     return ExportSpec(
-        calls=list(view._history.calls),
-        camera={"position": cam.GetPosition(), "focal_point": cam.GetFocalPoint(),
-                "view_up": cam.GetViewUp(), "view_angle": cam.GetViewAngle()},
+        calls=list(view._history.calls), camera=camera_state(view.camera),
         size=(max(64, view.width()), max(64, view.height())), max_dim=view._max_dim)
 
 
@@ -81,11 +79,7 @@ def render_export(spec: ExportSpec, kind: str, path, n_frames: int = 36, fps: fl
     try:
         for name, args, kwargs in spec.calls:
             getattr(r, name)(*args, **kwargs)
-        c = spec.camera
-        r.camera.SetPosition(*c["position"])
-        r.camera.SetFocalPoint(*c["focal_point"])
-        r.camera.SetViewUp(*c["view_up"])
-        r.camera.SetViewAngle(c["view_angle"])
+        apply_camera_state(r.camera, spec.camera)
         total = 1 if kind == "screenshot" else max(2, int(n_frames))
         frames = []
         for n in range(total):

@@ -9,7 +9,8 @@ window: the OpenGL context is created, used and destroyed there and nowhere else
 The owner talks to it with two calls, both cheap and non-blocking:
 
 * :meth:`RenderThread.call` -- queue a scene call (``"set_volume"``, ``"set_map"``, ...) or
-  ``"camera"`` with a camera state (:func:`camera_state`); calls are applied in order.
+  ``"camera"`` with a camera state (``viewer.render3d.camera.camera_state``); calls are
+  applied in order.
 * :meth:`RenderThread.request_frame` -- ask for a frame (at a size); requests made while a
   frame is being drawn are merged into one.
 
@@ -25,8 +26,6 @@ This module is Qt-free (tested headless in ``tests/render``).
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,43 +33,19 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.errors import CTCamError
+from viewer.model.priority import lower_priority
+from viewer.render3d.camera import apply_camera_state, camera_state
 
 log = logging.getLogger(__name__)
 
-CAMERA_KEYS = ("position", "focal_point", "view_up", "view_angle")
-
-
-RENDER_NICE = 10  # niceness the render thread (and llvmpipe's threads) adds to the process's
-
-
-def _lower_priority() -> None:
-    """Run this thread (and the threads it starts: llvmpipe's rasterisers inherit it) at a
-    lower scheduling priority than the GUI thread, so that on a 2-core machine a software-
-    OpenGL frame takes the cores only when the GUI does not need them.  Linux only."""
-    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
-        try:
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + RENDER_NICE))
-        except OSError:
-            pass
+# Niceness the render thread adds (llvmpipe's rasterisers, started by it, inherit it), so
+# that on a 2-core machine a software-OpenGL frame takes the cores only when the GUI does
+# not need them.
+RENDER_NICE = 10
 
 
 def _ignore(*args) -> None:
     return None
-
-
-def camera_state(camera) -> dict:
-    """A vtkCamera's pose as a plain dict (position, focal point, view-up, view angle)."""
-    return {"position": tuple(camera.GetPosition()), "focal_point": tuple(camera.GetFocalPoint()),
-            "view_up": tuple(camera.GetViewUp()), "view_angle": float(camera.GetViewAngle())}
-
-
-def apply_camera_state(camera, state: dict) -> None:
-    """Set a vtkCamera to a :func:`camera_state` dict."""
-    camera.SetPosition(*state["position"])
-    camera.SetFocalPoint(*state["focal_point"])
-    camera.SetViewUp(*state["view_up"])
-    camera.SetViewAngle(float(state["view_angle"]))
 
 
 class RenderThread:
@@ -90,7 +65,6 @@ class RenderThread:
         self._budget = frame_budget_s
         self._on_frame = on_frame
         self._on_error = on_error
-        self.frames = 0  # frames drawn (tests)
         self.native_id: int | None = None  # the worker's OS thread id, once it runs
         self._thread = threading.Thread(target=self._run, name="ctcam-3d-render", daemon=True)
         self._thread.start()
@@ -150,18 +124,35 @@ class RenderThread:
                 log.exception("3D view: %s failed", name)
                 self._on_error(f"3D view: {name} failed ({type(exc).__name__}: {exc})")
 
+    def _serve(self, scene, window, size: tuple[int, int], calls: list, want: int,
+               new_size: tuple[int, int]) -> tuple[int, int]:
+        """Apply ``calls``, then draw and hand over the frame ``want`` asks for (if any);
+        returns the window's size."""
+        self._apply(scene, calls)
+        if not want:
+            return size
+        if new_size != size:
+            window.SetSize(*new_size)
+        t0 = time.perf_counter()
+        try:
+            rgb = scene.capture(full_quality=False)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("3D view: frame failed")
+            self._on_error(f"3D view: drawing the frame failed ({exc})")
+            return new_size
+        self._on_frame(rgb, camera_state(scene.camera), time.perf_counter() - t0, want)
+        return new_size
+
     def _run(self) -> None:
         from viewer.render3d.offscreen import make_offscreen_window
         from viewer.render3d.scene import Scene3D
 
         self.native_id = threading.get_native_id()
-        _lower_priority()
-        with self._cond:  # the OpenGL context is made when there is work, not at start-up
-            while not (self._closing or self._calls or self._want):
-                self._cond.wait()
-            if self._closing:
-                return
-            size = self._size  # the window's size; a frame request may change _size any time
+        lower_priority(RENDER_NICE)
+        work = self._take()  # the OpenGL context is made when there is work, not at start-up
+        if work is None:
+            return
+        size = work[2]  # the window's size
         try:
             window = make_offscreen_window(size)
             scene = Scene3D(window, max_dim=self._max_dim, frame_budget_s=self._budget)
@@ -170,23 +161,9 @@ class RenderThread:
             self._on_error(f"3D view unavailable: cannot create an OpenGL context ({exc})")
             return
         try:
-            while (work := self._take()) is not None:
-                calls, want, new_size = work
-                self._apply(scene, calls)
-                if not want:
-                    continue
-                if new_size != size:
-                    size = new_size
-                    window.SetSize(*size)
-                t0 = time.perf_counter()
-                try:
-                    rgb = scene.capture(full_quality=False)
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("3D view: frame failed")
-                    self._on_error(f"3D view: drawing the frame failed ({exc})")
-                    continue
-                self.frames += 1
-                self._on_frame(rgb, camera_state(scene.camera), time.perf_counter() - t0, want)
+            while work is not None:
+                size = self._serve(scene, window, size, *work)
+                work = self._take()
         finally:
             scene.close()
             window.Finalize()

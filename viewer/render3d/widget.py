@@ -21,11 +21,11 @@ from vtkmodules.vtkRenderingCore import vtkCamera, vtkRenderWindow
 
 from engine.errors import CTCamError
 from viewer.render3d.call_log import CallLog
-from viewer.render3d.camera import VIEWS
+from viewer.render3d.camera import VIEWS, apply_camera_state, camera_state
 from viewer.render3d.canvas import ImageCanvas
 from viewer.render3d.data import Render3DError, check_grid
 from viewer.render3d.offscreen import OffscreenRenderer, make_offscreen_window
-from viewer.render3d.render_thread import RenderThread, apply_camera_state, camera_state
+from viewer.render3d.render_thread import RenderThread
 from viewer.render3d.scene import CLIP_AXES, Scene3D
 from viewer.render3d.style import COLORMAPS, PRESETS
 from viewer.render3d.surfaces import MapLayer, as_map_layer
@@ -347,11 +347,7 @@ class Render3DView(QWidget):
         size = (max(64, self.width()), max(64, self.height()))
         off = OffscreenRenderer(size, max_dim=self._max_dim)
         self._history.replay(off)
-        cam = self.camera
-        off.camera.SetPosition(*cam.GetPosition())
-        off.camera.SetFocalPoint(*cam.GetFocalPoint())
-        off.camera.SetViewUp(*cam.GetViewUp())
-        off.camera.SetViewAngle(cam.GetViewAngle())
+        apply_camera_state(off.camera, camera_state(self.camera))
         return off, True
 
     def screenshot(self, path) -> Path:
