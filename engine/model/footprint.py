@@ -33,6 +33,10 @@ import numpy as np
 
 from engine.volume import CTVolume
 
+# 2: a model voxel at the grid's edge no longer takes in every scan voxel beyond it (numpy's
+# reduceat reduces up to the next start, not to the range's stop); caches of version 1 differ.
+FOOTPRINT_VERSION = 2
+
 
 def index_map(volume: CTVolume, model_affine: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(scale, offset) per axis with model index u = offset + scale * scan index, or None when
@@ -70,10 +74,20 @@ def _reduce_axis(a: np.ndarray, starts: np.ndarray, stops: np.ndarray, axis: int
     keep = np.flatnonzero(stops > starts)
     if len(keep):
         ufunc = np.maximum if how == "max" else np.add
-        red = ufunc.reduceat(a, starts[keep], axis=axis)
+        # reduceat reduces from each index to the next one, so give it every range's start
+        # *and* stop (the reductions from a stop to the next start are dropped); one padding
+        # element lets a range end at the array's end.
+        pad = [(0, 0)] * a.ndim
+        pad[axis] = (0, 1)
+        bounds = np.empty(2 * len(keep), dtype=np.int64)
+        bounds[0::2] = starts[keep]
+        bounds[1::2] = stops[keep]
+        red = ufunc.reduceat(np.pad(a, pad), bounds, axis=axis)
         idx = [slice(None)] * a.ndim
         idx[axis] = keep
-        out[tuple(idx)] = red
+        sel = [slice(None)] * a.ndim
+        sel[axis] = slice(0, None, 2)
+        out[tuple(idx)] = red[tuple(sel)]
     return out
 
 

@@ -72,3 +72,20 @@ def test_the_card_names_a_known_interpolation():
     arch = {"in_channels": 4}
     assert input_problems(arch, PREP) == []
     assert any("interpolation" in p for p in input_problems(arch, dict(PREP, interpolation="cubic")))
+
+
+def test_a_scan_larger_than_the_model_grid_gives_each_edge_voxel_only_its_own_footprint():
+    # 64 x 64 x 72 mm scan, 32 x 32 x 36 mm model grid in its centre: the grid's edge voxels
+    # must not take in the scan voxels beyond the grid (numpy's reduceat would, read naively)
+    vol = _random_volume(seed=3, shape=(64, 64, 72))
+    aff = model_grid_affine(vol, PREP)
+    got = footprint_stats(vol, aff, (8, 8, 6), CHANNELS, -1000.0)
+    hu = vol.hu.astype(np.float64)
+    for i, j, k in [(0, 0, 0), (7, 7, 5), (7, 0, 5), (3, 7, 2)]:
+        lo = np.rint(np.linalg.inv(vol.affine) @ aff @ [i - 0.5, j - 0.5, k - 0.5, 1])[:3].astype(int)
+        block = hu[lo[0]:lo[0] + 4, lo[1]:lo[1] + 4, lo[2]:lo[2] + 6]
+        assert block.size == 96
+        assert got[0, i, j, k] == pytest.approx(block.mean(), abs=1e-2)
+        assert got[1, i, j, k] == block.max()
+        assert got[3, i, j, k] == pytest.approx(((block >= 200) & (block < 4000)).mean(), abs=1e-6)
+    assert got[2:].max() <= 1.0
