@@ -201,7 +201,7 @@ def explain_scan(
     from engine.model import preprocess
 
     t = time.perf_counter()
-    x, model_affine = preprocess(volume, loaded.card)
+    x, model_affine = preprocess(volume, loaded.card, organ_map)
     timings["preprocess"] = time.perf_counter() - t
     check()
 

@@ -67,6 +67,22 @@ DEFAULT_CHANNELS: list[dict[str, Any]] = [
     {"stat": "mean"}, {"stat": "max"},
     {"stat": "fraction", "hu": [-2000, -950]}, {"stat": "fraction", "hu": [200, 4000]},
 ]
+# Organ-gated evidence channels (engine.model.evidence): one per finding and organ side.
+EVIDENCE_CHANNELS: list[dict[str, Any]] = [
+    {"stat": "evidence", "feature": f, "organ": o} for f, o in (
+        ("ground_glass", "right_lung"), ("ground_glass", "left_lung"),
+        ("lung_spot", "right_lung"), ("lung_spot", "left_lung"),
+        ("lung_blob", "right_lung"), ("lung_blob", "left_lung"),
+        ("isolated_calcium", "heart"))
+]
+
+
+def channel_set(name: str) -> list[dict[str, Any]]:
+    """The model input channels of ``ctcam train --channels NAME`` (evidence, bands, mean)."""
+    if name == "mean":
+        return []
+    base = [dict(c) for c in DEFAULT_CHANNELS]
+    return base + [dict(c) for c in EVIDENCE_CHANNELS] if name == "evidence" else base
 
 
 @dataclass
@@ -316,7 +332,8 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
          "--stem-width", cfg.stem_width, "--widths", *cfg.widths, "--strides", *cfg.strides,
          "--reduce-widths", *cfg.reduce_widths, "--pooling", cfg.pooling,
          "--temperature", cfg.temperature,
-         "--channels", "bands" if cfg.channels else "mean",
+         "--channels", ("evidence" if any(c["stat"] == "evidence" for c in cfg.channels)
+                        else "bands") if cfg.channels else "mean",
          "--lesion-weight", cfg.lesion_weight, "--lesion-pos-weight", cfg.lesion_pos_weight,
          "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells,
          "--interpolation", cfg.interpolation]

@@ -49,9 +49,10 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
-    p.add_argument("--channels", choices=("bands", "mean"), default="bands",
-                   help="model input: mean, max and HU-band fractions per block (default) or "
-                        "the block mean alone")
+    p.add_argument("--channels", choices=("evidence", "bands", "mean"), default="bands",
+                   help="model input: mean, max and HU-band fractions per block (bands, default), "
+                        "those plus organ-gated evidence channels (engine.model.evidence; needs "
+                        "an organ map at inference) or the block mean alone")
     p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
                    help="how channels reach the model grid: block statistics sampled "
                         "trilinearly (default, the bundled models) or statistics over each model "
@@ -85,7 +86,7 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                        temperature=a.temperature, lesion_balanced=a.lesion_balanced,
                        lesion_pos_weight=a.lesion_pos_weight,
                        phantom_spacing=list(a.phantom_spacing), interpolation=a.interpolation,
-                       channels=[dict(c) for c in training.DEFAULT_CHANNELS] if a.channels == "bands" else [],
+                       channels=training.channel_set(a.channels),
                        input_windows_hu=win, head_lr_mult=a.head_lr_mult, input_maxima=a.input_maxima, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
                        steps=a.steps if a.steps else (None if a.epochs else d.steps),
                        batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,

@@ -200,7 +200,7 @@ def _validate_card(card: Any, source: str) -> None:
         if not (isinstance(pre[key], list) and len(pre[key]) == n
                 and all(_is_number(v) for v in pre[key])):
             fail(f"preprocessing.{key} must be {n} finite numbers, got {pre[key]!r}")
-    check_inputs(arch, pre, source)
+    check_inputs(arch, pre, source, set(organ_codes))
     for key in ("outside_hu",):
         if key in pre and not _is_number(pre[key]):
             fail(f"preprocessing.{key} must be a finite number, got {pre[key]!r}")

@@ -11,9 +11,10 @@ import math
 from typing import Any
 
 from engine.model.errors import ModelCardError
+from engine.model.evidence import evidence_problems
 
 MAX_CHANNELS = 16
-STATS = ("mean", "max", "fraction")
+STATS = ("mean", "max", "fraction", "evidence")
 POOLINGS = ("mean", "lse")
 INTERPOLATIONS = ("trilinear", "footprint")
 
@@ -22,8 +23,10 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def input_problems(arch: dict[str, Any], pre: dict[str, Any]) -> list[str]:
-    """What is wrong with the card's input and head description (empty list: nothing)."""
+def input_problems(arch: dict[str, Any], pre: dict[str, Any],
+                   organ_names: set[str] | None = None) -> list[str]:
+    """What is wrong with the card's input and head description (empty list: nothing).
+    ``organ_names``: the card's organs (evidence channels must name one of them)."""
     out: list[str] = []
     channels = pre.get("channels")
     n = 1
@@ -41,6 +44,8 @@ def input_problems(arch: dict[str, Any], pre: dict[str, Any]) -> list[str]:
                         and hu[0] < hu[1]):
                     out.append(f"preprocessing.channels[{i}]: a fraction needs hu [low, high] "
                                "with finite low < high")
+        if not out:
+            out += evidence_problems(channels, organ_names or set())
     mean = pre.get("mean")
     if isinstance(mean, list):
         if len(mean) != n or not all(_finite(v) for v in mean):
@@ -63,8 +68,9 @@ def input_problems(arch: dict[str, Any], pre: dict[str, Any]) -> list[str]:
     return out
 
 
-def check_inputs(arch: dict[str, Any], pre: dict[str, Any], source: str) -> None:
-    problems = input_problems(arch, pre)
+def check_inputs(arch: dict[str, Any], pre: dict[str, Any], source: str,
+                 organ_names: set[str] | None = None) -> None:
+    problems = input_problems(arch, pre, organ_names)
     if problems:
         raise ModelCardError(f"Model card {source}: {'; '.join(problems)}. Fix the card or "
                              "re-create it with `ctcam train` (see docs/model.md).")

@@ -109,7 +109,8 @@ class ArrayDataset:
                        lesion_bits=z["lesion_bits"] if "lesion_bits" in z else None)
 
     @classmethod
-    def concat(cls, parts: Sequence[ArrayDataset]) -> ArrayDataset:
+    def concat(cls, parts: Sequence[ArrayDataset], x: np.ndarray | None = None) -> ArrayDataset:
+        """One dataset of ``parts`` (``x``: their inputs, already stacked)."""
         organs = None
         if all(p.organs is not None for p in parts):
             organs = np.concatenate([p.organs for p in parts])  # type: ignore[misc]
@@ -118,7 +119,8 @@ class ArrayDataset:
             if all(getattr(p, k) is not None for p in parts):
                 extra[k] = np.concatenate([getattr(p, k) for p in parts])
         return cls(**extra,
-            x=np.concatenate([p.x for p in parts]), y=np.concatenate([p.y for p in parts]),
+            x=np.concatenate([p.x for p in parts]) if x is None else x,
+            y=np.concatenate([p.y for p in parts]),
             organ_cells=np.concatenate([p.organ_cells for p in parts]),
             has_organs=np.concatenate([p.has_organs for p in parts]),
             ids=np.concatenate([p.ids for p in parts]), organs=organs)
@@ -186,16 +188,31 @@ def mask_cells(mask: np.ndarray, mask_affine: np.ndarray, model_affine: np.ndarr
 
 
 def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.ndarray | None,
-                prep: dict[str, Any], map_shape: Sequence[int], codes: Sequence[int]
+                prep: dict[str, Any], map_shape: Sequence[int], organ_codes: dict[str, int]
                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """(x uint8, organs on model grid or None, organ cell fractions) for one case."""
+    """(x uint8, organs on model grid or None, organ cell fractions) for one case.  Evidence
+    channels (if the card has them) are read inside the case's own organ map."""
     shape = tuple(int(s) for s in prep["shape"])
+    codes = list(organ_codes.values())
     aff = model_grid_affine(volume, prep)
-    x = np.rint(model_input_array(volume, aff, prep) * 255).astype(np.uint8)
-    if organs is None:
+    org = None
+    if organs is not None:
+        org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
+                                aff, shape)
+    gate = org
+    if org is None and any(ch.get("stat") == "evidence" for ch in prep.get("channels") or []):
+        from engine.organs import segment  # what inference does for a scan without a map
+
+        from engine.labels import ORGAN_CODES
+
+        lut = np.zeros(256, np.uint8)  # the segmentation's codes -> this dataset's codes
+        for name, code in organ_codes.items():
+            if name in ORGAN_CODES:
+                lut[ORGAN_CODES[name]] = code
+        gate = resample_labelmap(lut[segment(volume).labelmap], volume.affine, aff, shape)
+    x = np.rint(model_input_array(volume, aff, prep, gate, organ_codes) * 255).astype(np.uint8)
+    if org is None:
         return x, None, np.zeros((len(codes), *map_shape), np.uint8)
-    org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
-                            aff, shape)
     return x, org, organ_cell_fractions(org, codes, map_shape)
 
 
@@ -226,8 +243,7 @@ def phantom_dataset(split: str, n: int, prep: dict[str, Any], map_shape: Sequenc
                     spacing: Sequence[float] = PHANTOM_SPACING) -> ArrayDataset:
     """Generate ``n`` phantoms of ``split`` (seeds base+start .. base+start+n-1)."""
     seeds = [SPLIT_SEED_BASE[split] + start + i for i in range(n)]
-    codes = list(organ_codes.values())
-    jobs = [(s, prep, tuple(map_shape), codes, list(labels), keep_organs, tuple(spacing))
+    jobs = [(s, prep, tuple(map_shape), dict(organ_codes), list(labels), keep_organs, tuple(spacing))
             for s in seeds]
     t0 = time.perf_counter()
     results = []
@@ -264,13 +280,15 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
     if cache_dir is None:
         return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
                                workers, log=log, spacing=spacing)
+    from engine.model.footprint import FOOTPRINT_VERSION
     from engine.phantom.generate import GENERATOR_VERSION
 
     key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
                       prep.get("centre", "body"), prep.get("channels"), list(map_shape),
                       list(labels), organ_codes, list(spacing), GENERATOR_VERSION]
                      # (a trilinear card's key is unchanged, so its existing caches stay valid)
-                     + ([prep["interpolation"]] if prep.get("interpolation", "trilinear") != "trilinear" else []),
+                     + ([prep["interpolation"]] if prep.get("interpolation", "trilinear") != "trilinear" else [])
+                     + ([FOOTPRINT_VERSION] if prep.get("interpolation") == "footprint" else []),
                      sort_keys=True)
     import hashlib
 
@@ -279,19 +297,24 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
     d.mkdir(parents=True, exist_ok=True)
     parts = []
     chunk = 100
+    x = None  # every chunk's inputs copied into one array as it comes (peak memory ~1x, not 2x)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         f = d / f"{start:06d}-{m}{'-organs' if keep_organs else ''}.npz"
         if f.exists():
-            parts.append(ArrayDataset.load(f))
+            part = ArrayDataset.load(f)
         else:
             part = phantom_dataset(split, m, prep, map_shape, labels, organ_codes, keep_organs,
                                    workers, start=start, log=None, spacing=spacing)
             part.save(f)
-            parts.append(part)
             if log:
                 log(f"{split}: cached {start + m}/{n} phantoms in {d}")
-    return ArrayDataset.concat(parts)
+        if x is None:
+            x = np.empty((n, *part.x.shape[1:]), part.x.dtype)
+        x[start:start + m] = part.x
+        part.x = x[start:start + m]
+        parts.append(part)
+    return ArrayDataset.concat(parts, x=x)
 
 
 def _read_labelmap(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -347,7 +370,7 @@ def folder_dataset(folder: str | Path, prep: dict[str, Any], map_shape: Sequence
         vol = load(vol_path)
         org_path = folder / "organs" / f"{case}.nii.gz"
         organs, oaff = _read_labelmap(org_path) if org_path.exists() else (None, None)
-        x, org, cell = case_arrays(vol, organs, oaff, prep, map_shape, codes)
+        x, org, cell = case_arrays(vol, organs, oaff, prep, map_shape, organ_codes)
         try:
             y = np.array([int(float(row[lab])) for lab in labels], dtype=np.uint8)
         except ValueError as exc:

@@ -50,6 +50,7 @@ import torch
 from scipy import ndimage
 
 from engine.model.errors import PreprocessError
+from engine.model.evidence import evidence_channels
 from engine.model.footprint import footprint_applies, footprint_stats
 from engine.volume import CTVolume
 
@@ -172,9 +173,26 @@ def block_factors(volume: CTVolume, prep: dict[str, Any]) -> tuple[int, int, int
     return tuple(int(max(1, np.floor(t / s + 1e-6))) for t, s in zip(spacing, volume.spacing))  # type: ignore[return-value]
 
 
-def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
-    """The card's channels on the model grid, (C, X, Y, Z) float32 in [0, 1], not centred."""
+def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any],
+                   organs: np.ndarray | None = None,
+                   organ_codes: dict[str, int] | None = None) -> np.ndarray:
+    """The card's channels on the model grid, (C, X, Y, Z) float32 in [0, 1], not centred.
+
+    ``organs``: the organ map on the model grid, needed by evidence channels
+    (:mod:`engine.model.evidence`) and ignored otherwise."""
     channels = prep["channels"]
+    if any(ch["stat"] == "evidence" for ch in channels):
+        if organs is None or organ_codes is None:
+            raise PreprocessError(
+                "this model's input needs an organ map (its evidence channels are read inside "
+                "the lungs and the heart); turn organ segmentation on or give the scan's organ map")
+        base = [ch for ch in channels if ch["stat"] != "evidence"]
+        out = np.zeros((len(channels), *organs.shape), dtype=np.float32)
+        out[[i for i, ch in enumerate(channels) if ch["stat"] != "evidence"]] = input_channels(
+            volume, model_affine, dict(prep, channels=base))
+        spacing = tuple(float(v) for v in prep["spacing_mm"])
+        return evidence_channels(out, channels, organs, organ_codes,
+                                 tuple(float(v) for v in prep["hu_window"]), spacing)  # type: ignore[arg-type]
     shape = tuple(int(s) for s in prep["shape"])
     outside = float(prep.get("outside_hu", -1000.0))
     if prep.get("interpolation") == "footprint" and footprint_applies(volume, model_affine):
@@ -205,10 +223,13 @@ def window(hu: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def model_input_array(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
-    """(C, X, Y, Z) with ``channels``, else (X, Y, Z); float32 in [0, 1], not centred."""
+def model_input_array(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any],
+                      organs: np.ndarray | None = None,
+                      organ_codes: dict[str, int] | None = None) -> np.ndarray:
+    """(C, X, Y, Z) with ``channels``, else (X, Y, Z); float32 in [0, 1], not centred.
+    ``organs`` on the model grid (evidence channels only)."""
     if prep.get("channels"):
-        return input_channels(volume, model_affine, prep)
+        return input_channels(volume, model_affine, prep, organs, organ_codes)
     return input_channels(volume, model_affine, dict(prep, channels=[{"stat": "mean"}]))[0]
 
 
@@ -220,13 +241,22 @@ def channel_means(prep: dict[str, Any], ndim: int) -> np.ndarray | float:
     return float(mean)
 
 
-def preprocess(volume: CTVolume, card: dict[str, Any]) -> tuple[torch.Tensor, np.ndarray]:
-    """CTVolume -> (model input (1, C, X, Y, Z) or (1, X, Y, Z) float32, model-grid affine)."""
+def preprocess(volume: CTVolume, card: dict[str, Any],
+               organs: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """CTVolume -> (model input (1, C, X, Y, Z) or (1, X, Y, Z) float32, model-grid affine).
+
+    ``organs``: the organ label map on the scan's grid (codes of the card's ``organ_codes``),
+    needed when the card has evidence channels."""
     prep = card["preprocessing"]
     if min(volume.shape) < 1:
         raise PreprocessError(f"volume {volume!r} is empty")
     model_affine = model_grid_affine(volume, prep)
-    x = model_input_array(volume, model_affine, prep)
+    org = None
+    if organs is not None:
+        if organs.shape != volume.shape:
+            raise PreprocessError(f"organ map shape {organs.shape} differs from the scan's {volume.shape}")
+        org = resample_labelmap(organs, volume.affine, model_affine, tuple(int(s) for s in prep["shape"]))
+    x = model_input_array(volume, model_affine, prep, org, card.get("organ_codes"))
     x -= channel_means(prep, x.ndim)
     return torch.from_numpy(x)[None], model_affine
 

@@ -227,3 +227,19 @@ def test_train_with_input_maxima_writes_a_model_that_explains(tmp_path):
     x = torch.randn(1, 4, 32, 32, 12)
     fast, generic = explain(lm, x, path="fast"), explain(lm, x, path="generic")
     np.testing.assert_allclose(fast.maps["hirescam"], generic.maps["hirescam"], rtol=1e-4, atol=1e-6)
+
+
+def test_train_with_evidence_channels_gates_them_by_the_folder_organ_maps(tmp_path):
+    import shutil
+
+    data, out, rc = _train_one_epoch(tmp_path, "--channels", "evidence", "--interpolation", "footprint")
+    assert rc == 0
+    card = json.loads((out / "axialnet.json").read_text())
+    ev = [c for c in card["preprocessing"]["channels"] if c["stat"] == "evidence"]
+    assert len(ev) == 7 and card["architecture"]["in_channels"] == 11
+    assert "--channels evidence" in card["training"]["recipe"]
+    assert load_model(out / "axialnet.safetensors", device="cpu").model.in_channels == 11
+    # without organ maps the classical segmentation gates them, as at inference
+    shutil.rmtree(data / "organs")
+    assert train_main(["--data", str(data), "--out", str(tmp_path / "out2"), "--epochs", "1",
+                       "--channels", "evidence", *TINY]) == 0

@@ -1,0 +1,148 @@
+"""Organ-gated evidence channels: small findings made visible to the first layer
+(``{"stat": "evidence", "feature": F, "organ": O}`` entries of a card's ``channels``).
+
+Why (docs/training.md, "Evidence channels"): the network did not learn the four small
+findings from the HU statistics alone, although one hand rule per finding separates them
+when it is read *inside the finding's organ* (200 validation phantoms, the rule's maximum
+inside the organ): calcified granuloma 0.92 / 1.00, coronary calcification 1.00,
+ground-glass opacity 0.96 / 0.92 — but only 0.57-0.72 anywhere in the body, because ribs,
+sternum and spine are as bright as a calcification and the chest wall's edge is as grey as a
+ground-glass patch.  Each evidence channel is such a rule, computed on the model grid from
+the footprint statistics, times the finding's organ (dilated), so it is zero everywhere
+else.  The network still decides; the rule only tells it where to look.
+
+Each feature is a number in [0, 1] per model voxel, computed from the other channels
+(``mean`` = block mean HU, ``max`` = block maximum HU, ``bright`` = share of the block's
+voxels >= 200 HU; the card must hold those three)::
+
+    ground_glass      band(mean) averaged over 5 x 5 x 3 voxels (20 x 20 x 22 mm);
+                      band = 1 for -700..-350 HU, ramps of 100 HU on both sides (hazy patch)
+    lung_spot         [max >= 200 HU] x ramp(dark share of the 5 x 5 x 3 neighbourhood,
+                      0.5 -> 0.8)   (a calcified spot with lung around it, not a rib)
+    isolated_calcium  bright x ramp(1 - neighbours' bright voxels / 1.5)   (a spot, not a bone)
+    lung_blob         Hessian blobness of the mean HU (clipped to -1000..100) at 6 mm:
+                      -largest eigenvalue, scaled by 1/300 HU and clipped   (a round solid
+                      lesion, not a vessel: a tube has one eigenvalue near 0)
+
+The organ is the map's ``organ_codes[organ]`` on the model grid, dilated by
+``EVIDENCE_DILATE`` voxels per axis so a lesion on the organ's edge (a coronary calcification
+on the heart's surface, which the classical segmentation leaves out) is kept.  At inference
+the map is the one the pipeline uses (shipped with the scan or the classical segmentation);
+in training, the phantom's true organs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+FEATURES = ("ground_glass", "lung_spot", "isolated_calcium", "lung_blob")
+EVIDENCE_DILATE = (2, 2, 1)  # model voxels per axis (8, 8, 7.5 mm on the bundled grid)
+DARK_HU = -500.0
+BLOB_SCALE_MM = 6.0
+BLOB_UNIT_HU = 300.0
+
+
+def _ramp(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip((v - lo) / (hi - lo), 0.0, 1.0)
+
+
+def ground_glass(mean_hu: np.ndarray) -> np.ndarray:
+    band = _ramp(mean_hu, -800.0, -700.0) * _ramp(-mean_hu, 250.0, 350.0)
+    return ndimage.uniform_filter(band, size=(5, 5, 3), mode="nearest")
+
+
+def dark_context(mean_hu: np.ndarray) -> np.ndarray:
+    return ndimage.uniform_filter((mean_hu < DARK_HU).astype(np.float32), size=(5, 5, 3),
+                                  mode="nearest")
+
+
+def lung_spot(max_hu: np.ndarray, mean_hu: np.ndarray) -> np.ndarray:
+    return (max_hu >= 200.0).astype(np.float32) * _ramp(dark_context(mean_hu), 0.5, 0.8)
+
+
+def isolated_calcium(bright: np.ndarray) -> np.ndarray:
+    neighbours = ndimage.uniform_filter(bright, size=3, mode="nearest") * 27.0 - bright
+    return bright * np.clip(1.0 - neighbours / 1.5, 0.0, 1.0)
+
+
+def lung_blob(mean_hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    v = np.clip(mean_hu, -1000.0, 100.0).astype(np.float32)
+    s = BLOB_SCALE_MM
+    sig = tuple(s / float(d) for d in spacing)
+    h = np.empty(v.shape + (3, 3), np.float32)
+    for a in range(3):
+        for b in range(a, 3):
+            order = [0, 0, 0]
+            order[a] += 1
+            order[b] += 1
+            d = ndimage.gaussian_filter(v, sig, order=order, mode="nearest")
+            h[..., a, b] = h[..., b, a] = d * (s * s) / (spacing[a] * spacing[b])
+    largest = np.linalg.eigvalsh(h)[..., 2]
+    return np.clip(-largest / BLOB_UNIT_HU, 0.0, 1.0)
+
+
+def _stat_index(channels: list[dict[str, Any]]) -> dict[str, int]:
+    idx: dict[str, int] = {}
+    for i, ch in enumerate(channels):
+        if ch["stat"] in ("mean", "max") and ch["stat"] not in idx:
+            idx[ch["stat"]] = i
+        elif ch["stat"] == "fraction" and list(ch["hu"]) == [200, 4000] and "bright" not in idx:
+            idx["bright"] = i
+    return idx
+
+
+def evidence_problems(channels: list[dict[str, Any]], organ_names: set[str]) -> list[str]:
+    """What is wrong with a card's evidence channels (empty: nothing)."""
+    out = []
+    ev = [ch for ch in channels if ch.get("stat") == "evidence"]
+    if not ev:
+        return out
+    need = {"mean", "max", "bright"} - set(_stat_index([c for c in channels if c.get("stat") != "evidence"]))
+    if need:
+        out.append("preprocessing.channels: evidence channels need mean, max and fraction "
+                   f"[200, 4000] channels (missing: {', '.join(sorted(need))})")
+    for ch in ev:
+        if ch.get("feature") not in FEATURES:
+            out.append(f"preprocessing.channels: evidence feature {ch.get('feature')!r} is not one "
+                       f"of {', '.join(FEATURES)}")
+        if ch.get("organ") not in organ_names:
+            out.append(f"preprocessing.channels: evidence organ {ch.get('organ')!r} is not one of "
+                       f"the card's organs ({', '.join(sorted(organ_names))})")
+    return out
+
+
+def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs: np.ndarray,
+                      organ_codes: dict[str, int], hu_window: tuple[float, float],
+                      spacing: tuple[float, float, float]) -> np.ndarray:
+    """Fill the evidence entries of ``stats`` (C, X, Y, Z), whose other channels are computed
+    (windowed to [0, 1]); ``organs`` (X, Y, Z) the organ map on the model grid.  In place."""
+    base = [c for c in channels if c["stat"] != "evidence"]
+    pos = [i for i, c in enumerate(channels) if c["stat"] != "evidence"]
+    idx = {k: pos[i] for k, i in _stat_index(base).items()}
+    lo, hi = hu_window
+    mean_hu = stats[idx["mean"]] * (hi - lo) + lo
+    max_hu = stats[idx["max"]] * (hi - lo) + lo
+    cache: dict[str, np.ndarray] = {}
+
+    def feature(name: str) -> np.ndarray:
+        if name not in cache:
+            if name == "ground_glass":
+                cache[name] = ground_glass(mean_hu)
+            elif name == "lung_spot":
+                cache[name] = lung_spot(max_hu, mean_hu)
+            elif name == "isolated_calcium":
+                cache[name] = isolated_calcium(stats[idx["bright"]])
+            else:
+                cache[name] = lung_blob(mean_hu, spacing)
+        return cache[name]
+
+    size = tuple(2 * d + 1 for d in EVIDENCE_DILATE)
+    for c, ch in enumerate(channels):
+        if ch["stat"] != "evidence":
+            continue
+        inside = ndimage.maximum_filter(organs == organ_codes[ch["organ"]], size=size, mode="constant")
+        stats[c] = feature(ch["feature"]) * inside
+    return stats
