@@ -201,9 +201,8 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
                                 aff, shape)
     gate = org
     if org is None and any(ch.get("stat") == "evidence" for ch in prep.get("channels") or []):
-        from engine.organs import segment  # what inference does for a scan without a map
-
         from engine.labels import ORGAN_CODES
+        from engine.organs import segment  # what inference does for a scan without a map
 
         lut = np.zeros(256, np.uint8)  # the segmentation's codes -> this dataset's codes
         for name, code in organ_codes.items():
@@ -360,7 +359,6 @@ def folder_dataset(folder: str | Path, prep: dict[str, Any], map_shape: Sequence
                                "use train, val or test.")
         if s == split:
             chosen.append(row)
-    codes = list(organ_codes.values())
     xs, ys, cells, has, orgs, ids = [], [], [], [], [], []
     for n, row in enumerate(chosen):
         case = row["case"]
