@@ -110,6 +110,7 @@ class TrainConfig:
     input_windows_hu: list[list[float]] = field(default_factory=list)  # e.g. [[-1000, -700]]
     head_lr_mult: float = 1.0  # learning-rate multiplier of the linear head
     input_maxima: bool = False  # per-cell input maxima in the target layer (engine.model.net)
+    backbone_channels: int | None = None  # leading input channels the backbone sees (None: all)
     channels: list[dict[str, Any]] = field(default_factory=lambda: [dict(c) for c in DEFAULT_CHANNELS])
     pooling: str = "lse"
     temperature: float = 1.0  # of the log-sum-exp pooling
@@ -221,7 +222,8 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
                      cfg.reduce_widths, input_windows=windows,
                      in_channels=len(cfg.channels) if cfg.channels else 1,
                      pooling=cfg.pooling, temperature=cfg.temperature,
-                     input_maxima=cfg.input_maxima).to(device)
+                     input_maxima=cfg.input_maxima,
+                     backbone_channels=cfg.backbone_channels).to(device)
     head = list(model.head.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": rest, "lr_mult": 1.0},
@@ -347,4 +349,6 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
         a += ["--head-lr-mult", cfg.head_lr_mult]
     if cfg.input_maxima:
         a.append("--input-maxima")
+    if cfg.backbone_channels is not None:
+        a += ["--backbone-channels", cfg.backbone_channels]
     return [f"{v:g}" if isinstance(v, float) else str(v) for v in a]

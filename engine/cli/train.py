@@ -46,6 +46,9 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                    help="add each map cell's maximum of every input channel (batch-normalised) "
                         "to the target layer, so a one-voxel calcification reaches the head "
                         "directly (docs/training.md; not the bundled recipe)")
+    p.add_argument("--backbone-channels", type=int, default=d.backbone_channels, metavar="K",
+                   help="the backbone sees only the first K input channels (with --input-maxima "
+                        "the others reach the head through the per-cell maxima alone)")
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
@@ -87,7 +90,8 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                        lesion_pos_weight=a.lesion_pos_weight,
                        phantom_spacing=list(a.phantom_spacing), interpolation=a.interpolation,
                        channels=training.channel_set(a.channels),
-                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, input_maxima=a.input_maxima, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
+                       input_windows_hu=win, head_lr_mult=a.head_lr_mult, input_maxima=a.input_maxima,
+                       backbone_channels=a.backbone_channels, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
                        steps=a.steps if a.steps else (None if a.epochs else d.steps),
                        batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
                        mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),

@@ -154,6 +154,11 @@ def _validate_card(card: Any, source: str) -> None:
              "finite numbers with low < high")
     if not isinstance(arch.get("input_maxima", False), bool):
         fail("architecture.input_maxima must be true or false")
+    kb = arch.get("backbone_channels")
+    if kb is not None and not (isinstance(kb, int) and not isinstance(kb, bool) and kb >= 1
+                               and isinstance(arch.get("in_channels", 1), int)
+                               and kb <= arch.get("in_channels", 1) and arch.get("input_maxima")):
+        fail("architecture.backbone_channels must be an integer 1..in_channels, with input_maxima")
     organ_codes = card["organ_codes"]
     if not isinstance(organ_codes, dict) or not organ_codes:
         fail("organ_codes must be a non-empty object {organ: code}")

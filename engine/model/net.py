@@ -20,7 +20,9 @@ HU, maximum HU, fractions of full-resolution voxels in HU bands).
    target layer also holds, per map cell, the maximum of every channel of the group image
    over the cell, batch-normalised: F grows by the group image's channels.  A one-voxel
    calcification then reaches the head directly instead of through strided convolutions
-   (docs/training.md, "Where the focal findings break").
+   (docs/training.md, "Where the focal findings break").  With ``backbone_channels`` k
+   the backbone sees only the first k input channels; the others (the organ-gated evidence
+   channels) reach A through the maxima alone, which keeps the stem as cheap as before.
 4. **Head** (:mod:`engine.model.head`). Per-cell scores z = sum_f W[f, p] A[g, f, p], linear
    in A, pooled over all cells: ``"mean"`` (the paper's AxialNet: one linear layer over the
    flattened features of each group, mean over groups) or ``"lse"`` (log-sum-exp, so a
@@ -100,6 +102,7 @@ class AxialNet(nn.Module):
         pooling: str = "mean",
         temperature: float = 1.0,
         input_maxima: bool = False,
+        backbone_channels: int | None = None,
     ) -> None:
         super().__init__()
         self.input_windows = [(float(a), float(b)) for a, b in input_windows]
@@ -114,9 +117,16 @@ class AxialNet(nn.Module):
         self.in_channels = int(in_channels)
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
-        group_channels = SLICES_PER_GROUP * self.in_channels * (1 + len(self.input_windows))
+        self.backbone_channels = self.in_channels if backbone_channels is None else int(backbone_channels)
+        if not 1 <= self.backbone_channels <= self.in_channels:
+            raise ValueError(f"backbone_channels must be 1..{self.in_channels}, got {backbone_channels}")
+        if self.backbone_channels < self.in_channels and not input_maxima:
+            raise ValueError("channels the backbone does not see need input_maxima to reach the head")
+        per_channel = SLICES_PER_GROUP * (1 + len(self.input_windows))
+        group_channels = per_channel * self.in_channels
         layers: list[nn.Module] = [
-            nn.Conv2d(group_channels, stem_width, 3, stride=2, padding=1, bias=False),
+            nn.Conv2d(per_channel * self.backbone_channels, stem_width, 3, stride=2, padding=1,
+                      bias=False),
             nn.BatchNorm2d(stem_width),
             nn.ReLU(inplace=True),
         ]
@@ -169,8 +179,13 @@ class AxialNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Target-layer activations A, shape (B, G, F, h, w)."""
         B = x.shape[0]
-        g = self.windowed(self.to_groups(x))
-        a = self.reduce(self.backbone(g))
+        g = self.to_groups(x)
+        if self.backbone_channels < self.in_channels:  # the leading channels only
+            a = self.reduce(self.backbone(self.windowed(g[:, :SLICES_PER_GROUP * self.backbone_channels])))
+            g = self.windowed(g)
+        else:
+            g = self.windowed(g)
+            a = self.reduce(self.backbone(g))
         if self.input_maxima is not None:
             a = torch.cat([a, self.input_maxima(nn.functional.max_pool2d(g, self.down))], dim=1)
         a = self.target(a)
@@ -203,6 +218,7 @@ def build_from_architecture(arch: dict, n_labels: int) -> AxialNet:
         pooling=arch.get("pooling", "mean"),
         temperature=arch.get("temperature", 1.0),
         input_maxima=bool(arch.get("input_maxima", False)),
+        backbone_channels=arch.get("backbone_channels"),
     )
 
 
@@ -230,4 +246,6 @@ def architecture_of(model: AxialNet) -> dict:
         "temperature": model.head.temperature,
         **({"input_windows": [list(w) for w in model.input_windows]} if model.input_windows else {}),
         **({"input_maxima": True} if model.input_maxima is not None else {}),
+        **({"backbone_channels": model.backbone_channels}
+           if model.backbone_channels < model.in_channels else {}),
     }

@@ -110,3 +110,43 @@ def test_card_with_a_non_boolean_input_maxima_is_refused():
     card["architecture"]["input_maxima"] = "yes"
     with pytest.raises(ModelCardError, match="input_maxima must be true or false"):
         validate_card(card)
+
+
+def test_channels_the_backbone_does_not_see_reach_the_head_through_the_maxima_only():
+    net = small_lse_net(9, SHAPE, C, input_maxima=True, backbone_channels=2)
+    assert net.backbone[0].in_channels == 3 * 2  # 3 slices x the first 2 channels
+    assert net.feature_shape == (6 + 3 * C, 8, 8)
+    x = torch.zeros(1, C, *SHAPE)
+    base = net.features(x).detach()
+    x[0, 3, 13, 22, 7] = 5.0  # channel 3: not seen by the backbone
+    diff = (net.features(x).detach() - base)[0]  # (G, F, h, w)
+    changed = torch.nonzero(diff.abs() > 1e-6)
+    assert changed.tolist() == [[2, 6 + 3 * 3 + 1, 3, 5]]  # only its own maximum, its own cell
+    assert_fast_equals_autograd(net, torch.randn(1, C, *SHAPE), True, target="target")
+    with pytest.raises(ValueError, match="input_maxima"):
+        AxialNet(5, SHAPE, in_channels=C, backbone_channels=2)
+
+
+def test_card_round_trip_keeps_the_backbone_channels(tmp_path):
+    from engine.model import ModelCardError
+    from engine.model.card import validate_card
+
+    torch.manual_seed(10)
+    net = AxialNet(len(LABELS), SHAPE, stem_width=4, widths=(4, 8), strides=(1, 2), reduce_widths=(6,),
+                   in_channels=C, pooling="lse", input_maxima=True, backbone_channels=3).eval()
+    prep = {"shape": list(SHAPE), "spacing_mm": [10.0, 10.0, 20.0], "hu_window": [-1000, 800],
+            "mean": [0.2] * C, "centre": "body",
+            "channels": [{"stat": "mean"}, {"stat": "max"}, {"stat": "fraction", "hu": [-2000, -950]},
+                         {"stat": "fraction", "hu": [200, 4000]}]}
+    card = new_card(net, LABELS, ORGAN_CODES, prep)
+    assert card["architecture"]["backbone_channels"] == 3
+    w, _ = save_model(net, card, tmp_path)
+    loaded = load_model(w)
+    assert loaded.model.backbone_channels == 3
+    x = torch.randn(1, C, *SHAPE)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), net(x))
+    card["weights"] = {"file": "x.safetensors", "sha256": "0" * 64}
+    card["architecture"]["backbone_channels"] = C + 1
+    with pytest.raises(ModelCardError, match="backbone_channels"):
+        validate_card(card)
