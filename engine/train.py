@@ -57,7 +57,7 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "hu_window": [-1000, 800],
     "mean": None,  # filled in from the training data
     "centre": "body",
-    "interpolation": "trilinear",  # or "footprint" (engine/model/footprint.py; docs/training.md)
+    "interpolation": "footprint",  # or "trilinear" (model 2.0; engine/model/footprint.py)
     "outside_hu": -1000,
 }
 # Input channels of the default recipe (engine.model.preprocess): mean and maximum HU of each
@@ -92,7 +92,7 @@ class TrainConfig:
     n_train: int = 1600
     n_val: int = 200
     epochs: int = 10
-    steps: int | None = 4000
+    steps: int | None = 3000
     batch_size: int = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -108,20 +108,22 @@ class TrainConfig:
     strides: list[int] = field(default_factory=lambda: [2, 2, 1])
     reduce_widths: list[int] = field(default_factory=lambda: [32, 16])
     input_windows_hu: list[list[float]] = field(default_factory=list)  # e.g. [[-1000, -700]]
-    head_lr_mult: float = 1.0  # learning-rate multiplier of the linear head
-    input_maxima: bool = False  # per-cell input maxima in the target layer (engine.model.net)
-    backbone_channels: int | None = None  # leading input channels the backbone sees (None: all)
-    channels: list[dict[str, Any]] = field(default_factory=lambda: [dict(c) for c in DEFAULT_CHANNELS])
+    head_lr_mult: float = 20.0  # learning-rate multiplier of the linear head
+    input_maxima: bool = True  # per-cell input maxima in the target layer (engine.model.net)
+    # leading input channels the backbone sees; None: all but the evidence channels (those
+    # reach the head through the input maxima)
+    backbone_channels: int | None = None
+    channels: list[dict[str, Any]] = field(default_factory=lambda: channel_set("evidence"))
     pooling: str = "lse"
     temperature: float = 1.0  # of the log-sum-exp pooling
     lesion_balanced: bool = False  # lesion loss: mean over lesion cells + mean over the others
     lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
     lesion_pos_weight: float = 50.0
     phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
-    interpolation: str = DEFAULT_PREPROCESSING["interpolation"]  # "footprint" was tried (docs/training.md)
+    interpolation: str = "footprint"  # statistics over each model voxel's own scan voxels
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
-    version: str = "2.0"  # of the model card: 2 = input channels + log-sum-exp head
+    version: str = "3.0"  # of the model card: 3 = organ-gated evidence channels + input maxima
     cache: str | None = None
     workers: int = 1
     threads: int | None = None
@@ -223,7 +225,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
                      in_channels=len(cfg.channels) if cfg.channels else 1,
                      pooling=cfg.pooling, temperature=cfg.temperature,
                      input_maxima=cfg.input_maxima,
-                     backbone_channels=cfg.backbone_channels).to(device)
+                     backbone_channels=backbone_channels(cfg)).to(device)
     head = list(model.head.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": rest, "lr_mult": 1.0},
@@ -327,6 +329,15 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     return wpath, cpath
 
 
+def backbone_channels(cfg: TrainConfig) -> int | None:
+    """The channels the backbone sees: ``cfg.backbone_channels``, or with the input maxima all
+    but the evidence channels (None: all)."""
+    if cfg.backbone_channels is not None or not cfg.input_maxima:
+        return cfg.backbone_channels
+    n = sum(1 for c in cfg.channels if c["stat"] != "evidence")
+    return n if 0 < n < len(cfg.channels) else None
+
+
 def recipe_args(cfg: TrainConfig) -> list[str]:
     """The ``ctcam train`` options that reproduce ``cfg`` (written into the model card)."""
     a = ["--n-train", cfg.n_train, "--n-val", cfg.n_val, "--batch-size", cfg.batch_size,
@@ -347,8 +358,7 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
         a.append("--lesion-balanced")
     if cfg.head_lr_mult != 1:
         a += ["--head-lr-mult", cfg.head_lr_mult]
-    if cfg.input_maxima:
-        a.append("--input-maxima")
+    a.append("--input-maxima" if cfg.input_maxima else "--no-input-maxima")
     if cfg.backbone_channels is not None:
         a += ["--backbone-channels", cfg.backbone_channels]
     return [f"{v:g}" if isinstance(v, float) else str(v) for v in a]

@@ -42,24 +42,25 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--head-lr-mult", type=float, default=d.head_lr_mult,
                    help="learning-rate multiplier of the linear head (the output is a mean over "
                         "slice groups, so a focal finding moves it by 1/groups of its group logit)")
-    p.add_argument("--input-maxima", action="store_true",
+    p.add_argument("--input-maxima", action=argparse.BooleanOptionalAction, default=d.input_maxima,
                    help="add each map cell's maximum of every input channel (batch-normalised) "
                         "to the target layer, so a one-voxel calcification reaches the head "
-                        "directly (docs/training.md; not the bundled recipe)")
+                        "directly (default; docs/training.md)")
     p.add_argument("--backbone-channels", type=int, default=d.backbone_channels, metavar="K",
                    help="the backbone sees only the first K input channels (with --input-maxima "
                         "the others reach the head through the per-cell maxima alone)")
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
-    p.add_argument("--channels", choices=("evidence", "bands", "mean"), default="bands",
-                   help="model input: mean, max and HU-band fractions per block (bands, default), "
-                        "those plus organ-gated evidence channels (engine.model.evidence; needs "
-                        "an organ map at inference) or the block mean alone")
+    p.add_argument("--channels", choices=("evidence", "bands", "mean"), default="evidence",
+                   help="model input: mean, max and HU-band fractions per block plus organ-gated "
+                        "evidence channels (evidence, default; engine.model.evidence; needs an "
+                        "organ map, which inference makes), the first four alone (bands, model "
+                        "2.0) or the block mean alone (model 1.0)")
     p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
-                   help="how channels reach the model grid: block statistics sampled "
-                        "trilinearly (default, the bundled models) or statistics over each model "
-                        "voxel's footprint (keeps a one-block spot; docs/training.md)")
+                   help="how channels reach the model grid: statistics over each model voxel's "
+                        "footprint (default; keeps a one-block spot) or block statistics sampled "
+                        "trilinearly (model 2.0; docs/training.md)")
     p.add_argument("--lesion-weight", type=float, default=d.lesion_weight,
                    help="weight of the per-cell lesion loss on phantoms (0 = off)")
     p.add_argument("--lesion-pos-weight", type=float, default=d.lesion_pos_weight)

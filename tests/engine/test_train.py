@@ -131,7 +131,9 @@ def test_train_on_user_folder_writes_loadable_model_and_resumes(tmp_path, capsys
     assert [lab["name"] for lab in card["labels"]] == ["right_lung/nodule", "left_lung/nodule"]
     assert card["training"]["mask_loss"] is True and card["training"]["epochs"] == 2
     assert card["training"]["n_train"] == 12 and card["training"]["n_val"] == 4
-    assert len(card["preprocessing"]["mean"]) == len(card["preprocessing"]["channels"]) == 4
+    assert len(card["preprocessing"]["mean"]) == len(card["preprocessing"]["channels"]) == 11
+    assert card["architecture"]["input_maxima"] is True and card["architecture"]["backbone_channels"] == 4
+    assert card["preprocessing"]["interpolation"] == "footprint" and card["version"] == "3.0"
     assert all(0 <= m < 1 for m in card["preprocessing"]["mean"])
     assert card["architecture"]["pooling"] == "lse" and "--pooling lse" in card["training"]["recipe"]
     assert "hardware" in card["training"] and card["training"]["train_time_s"] > 0
@@ -204,7 +206,8 @@ def test_train_with_input_windows_records_them_in_the_card(tmp_path):
 def test_head_lr_mult_zero_freezes_the_head_only(tmp_path):
     from engine.model import AxialNet
 
-    _, out, rc = _train_one_epoch(tmp_path, "--head-lr-mult", "0")
+    _, out, rc = _train_one_epoch(tmp_path, "--head-lr-mult", "0", "--channels", "bands",
+                                  "--no-input-maxima")
     assert rc == 0
     torch.manual_seed(0)  # the trainer's seed: the same initial weights
     init = AxialNet(2, (32, 32, 12), 4, [4, 8], [1, 2], [4], in_channels=4, pooling="lse")
@@ -217,7 +220,7 @@ def test_head_lr_mult_zero_freezes_the_head_only(tmp_path):
 def test_train_with_input_maxima_writes_a_model_that_explains(tmp_path):
     from engine.cam import explain
 
-    _, out, rc = _train_one_epoch(tmp_path, "--input-maxima")
+    _, out, rc = _train_one_epoch(tmp_path, "--input-maxima", "--channels", "bands")
     assert rc == 0
     card = json.loads((out / "axialnet.json").read_text())
     assert card["architecture"]["input_maxima"] is True and card["target_layer"] == "target"
