@@ -5,7 +5,7 @@ The peak is the centre of the map cell with the largest value (world coordinates
 the result's map affine); the distance is to the nearest voxel of the lesion mask shipped
 with the demo (resources/demo/masks), 0 when the peak cell centre lies in the lesion.
 
-Usage: python tools/demo_check.py [--weights W.safetensors] [--case DIR]
+Usage: python tools/demo_check.py [--weights W.safetensors] [--case DIR] [--organs shipped|segment]
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None)
     p.add_argument("--case", default=str(resources_dir() / "demo"))
+    p.add_argument("--organs", choices=("shipped", "segment"), default="shipped",
+                   help="the case's own organ map (what the app uses, default) or the classical "
+                        "segmentation (what ctcam explain uses without --organs)")
     a = p.parse_args(argv)
     case = Path(a.case)
     truth = json.loads((case / "labels.json").read_text(encoding="utf-8"))
-    res = run(explain_scan(case / "case.nii.gz", model=a.weights))
+    organs = case / "organs.nii.gz" if a.organs == "shipped" and (case / "organs.nii.gz").exists() else None
+    res = run(explain_scan(case / "case.nii.gz", model=a.weights, organs=organs))
+    print(f"organ map: {'shipped with the case (as the app uses it)' if organs else 'classical segmentation'}")
     names = [lab.name for lab in res.labels]
     order = np.argsort(-res.probabilities)
     absent_max = max(float(res.probabilities[i]) for i, n in enumerate(names)

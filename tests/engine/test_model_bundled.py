@@ -33,7 +33,8 @@ def test_card_documents_the_model(bundled):
     assert tr["mask_loss"] is True  # the bundled model is the mask-loss model
     assert "synthetic" in card["synthetic_data_statement"].lower()
     assert set(card["preprocessing"]) >= {"shape", "spacing_mm", "hu_window", "mean"}
-    assert card["target_layer"] == "reduce"
+    assert card["target_layer"] == "target"  # model 3.0: the reduce output + the input maxima
+    assert any(ch["stat"] == "evidence" for ch in card["preprocessing"]["channels"])
 
 
 def test_resource_sizes():
@@ -51,7 +52,7 @@ def test_bundled_model_on_a_phantom(bundled):
     from engine.phantom import generate
 
     case = generate(11, size="model")
-    x, aff = preprocess(case.volume, bundled.card)
+    x, aff = preprocess(case.volume, bundled.card, case.organs)
     out = explain(bundled, x, aff)
     sums = out.maps["hirescam"].astype(np.float64).sum(axis=(1, 2, 3))
     with torch.no_grad():  # 0 for the mean pooling, tau (log N - H(softmax)) for log-sum-exp
