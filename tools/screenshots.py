@@ -112,9 +112,10 @@ def run(args: argparse.Namespace) -> int:
 
         labels = json.loads((demo_case_path().parent / "labels.json").read_text())["labels"]
         truth = {name for name, present in labels.items() if present}
-    # the demo: its most probable true lung finding (the one the model found best), else the
-    # left-lung finding as before
-    true_lung = [f for f in findings if truth and f.name in truth and f.organ != "heart"]
+    # the demo: its most probable true lung finding that the model calls positive (the one a
+    # reader sees found), then the other true lung findings, else the left-lung finding
+    true_lung = sorted((f for f in findings if truth and f.name in truth and f.organ != "heart"),
+                       key=lambda f: (not f.positive, -f.probability))
     left = true_lung[0] if true_lung else left_lung_finding(win, findings, truth)
 
     win.findings_panel.select_label(left.index)
