@@ -68,20 +68,25 @@ def isolated_calcium(bright: np.ndarray) -> np.ndarray:
     return bright * np.clip(1.0 - neighbours / 1.5, 0.0, 1.0)
 
 
-def lung_blob(mean_hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+def lung_blob(mean_hu: np.ndarray, spacing: tuple[float, float, float],
+              where: np.ndarray | None = None) -> np.ndarray:
+    """Blobness per voxel; with ``where`` (bool) only there (0 elsewhere): the eigenvalues
+    are most of the cost and the channel is gated by an organ anyway."""
     v = np.clip(mean_hu, -1000.0, 100.0).astype(np.float32)
     s = BLOB_SCALE_MM
     sig = tuple(s / float(d) for d in spacing)
-    h = np.empty(v.shape + (3, 3), np.float32)
+    sel = np.ones(v.shape, bool) if where is None else where
+    h = np.empty((int(sel.sum()), 3, 3), np.float32)
     for a in range(3):
         for b in range(a, 3):
             order = [0, 0, 0]
             order[a] += 1
             order[b] += 1
             d = ndimage.gaussian_filter(v, sig, order=order, mode="nearest")
-            h[..., a, b] = h[..., b, a] = d * (s * s) / (spacing[a] * spacing[b])
-    largest = np.linalg.eigvalsh(h)[..., 2]
-    return np.clip(-largest / BLOB_UNIT_HU, 0.0, 1.0)
+            h[:, a, b] = h[:, b, a] = d[sel] * (s * s) / (spacing[a] * spacing[b])
+    out = np.zeros(v.shape, np.float32)
+    out[sel] = np.clip(-np.linalg.eigvalsh(h)[:, 2] / BLOB_UNIT_HU, 0.0, 1.0)
+    return out
 
 
 def _stat_index(channels: list[dict[str, Any]]) -> dict[str, int]:
@@ -126,6 +131,14 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
     mean_hu = stats[idx["mean"]] * (hi - lo) + lo
     max_hu = stats[idx["max"]] * (hi - lo) + lo
     cache: dict[str, np.ndarray] = {}
+    size = tuple(2 * d + 1 for d in EVIDENCE_DILATE)
+    inside = {ch["organ"]: ndimage.maximum_filter(organs == organ_codes[ch["organ"]], size=size,
+                                                  mode="constant")
+              for ch in channels if ch["stat"] == "evidence"}
+    blob_where = np.zeros(organs.shape, bool)
+    for ch in channels:
+        if ch["stat"] == "evidence" and ch["feature"] == "lung_blob":
+            blob_where |= inside[ch["organ"]]
 
     def feature(name: str) -> np.ndarray:
         if name not in cache:
@@ -136,13 +149,10 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
             elif name == "isolated_calcium":
                 cache[name] = isolated_calcium(stats[idx["bright"]])
             else:
-                cache[name] = lung_blob(mean_hu, spacing)
+                cache[name] = lung_blob(mean_hu, spacing, blob_where)
         return cache[name]
 
-    size = tuple(2 * d + 1 for d in EVIDENCE_DILATE)
     for c, ch in enumerate(channels):
-        if ch["stat"] != "evidence":
-            continue
-        inside = ndimage.maximum_filter(organs == organ_codes[ch["organ"]], size=size, mode="constant")
-        stats[c] = feature(ch["feature"]) * inside
+        if ch["stat"] == "evidence":
+            stats[c] = feature(ch["feature"]) * inside[ch["organ"]]
     return stats
