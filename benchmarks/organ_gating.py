@@ -12,13 +12,14 @@ Usage: python benchmarks/organ_gating.py [--n 100] [--weights W.safetensors]
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from heldout import model_and_options
 
-from engine.model import load_model, preprocess
+from engine.model import preprocess
+from engine.model.dataset import PHANTOM_SPACING, SPLIT_SEED_BASE
 from engine.model.metrics import auroc_per_label
 
 
@@ -26,7 +27,7 @@ def _case(seed: int, card: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from engine.organs import segment
     from engine.phantom import generate
 
-    case = generate(seed, size="model", spacing=(2.0, 2.0, 2.5))
+    case = generate(seed, size="model", spacing=PHANTOM_SPACING)
     truth, _ = preprocess(case.volume, card, case.organs)
     seg, _ = preprocess(case.volume, card, segment(case.volume).labelmap)
     y = np.array([int(case.labels[lab["name"]]) for lab in card["labels"]], np.uint8)
@@ -34,15 +35,9 @@ def _case(seed: int, card: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=100)
-    p.add_argument("--weights", default=None, help="default: the bundled model")
-    p.add_argument("--workers", type=int, default=2)
-    a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    lm = load_model(a.weights, device="cpu")
+    a, lm = model_and_options(__doc__, argv, n=100)
     card = lm.card
-    seeds = [3_000_000 + i for i in range(a.n)]
+    seeds = [SPLIT_SEED_BASE["test"] + i for i in range(a.n)]
     t0 = time.perf_counter()
     import multiprocessing as mp
     from functools import partial

@@ -11,13 +11,12 @@ Usage: python benchmarks/resolution_robustness.py [--n 40] [--weights W.safetens
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from heldout import model_and_options
 
-from engine.model import load_model
 from engine.model.batches import predict
 from engine.model.dataset import cache_cell_shape, phantom_dataset
 from engine.model.metrics import auroc_per_label
@@ -28,13 +27,7 @@ SMALL = ("nodule", "calcified_granuloma", "coronary_calcification", "emphysema",
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=40)
-    p.add_argument("--weights", default=None, help="default: the bundled model")
-    p.add_argument("--workers", type=int, default=2)
-    a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    lm = load_model(a.weights, device="cpu")
+    a, lm = model_and_options(__doc__, argv, n=40)
     prep = lm.card["preprocessing"]
     m = lm.model
     cells = cache_cell_shape(prep["shape"], (*m.feature_shape[1:], m.n_groups))

@@ -44,6 +44,7 @@ from engine.model.dataset import (
     cached_phantom_dataset,
     folder_dataset,
 )
+from engine.model.evidence import has_evidence, is_evidence
 from engine.model.loading import hardware_string, new_card, save_model, select_device
 from engine.model.losses import DEFAULT_LAMBDA, classification_loss, lesion_loss, mask_loss
 from engine.model.metrics import auroc_per_label
@@ -85,6 +86,11 @@ def channel_set(name: str) -> list[dict[str, Any]]:
     return base + [dict(c) for c in EVIDENCE_CHANNELS] if name == "evidence" else base
 
 
+def channel_set_name(channels: list[dict[str, Any]]) -> str:
+    """The ``--channels`` name of a channel list (inverse of :func:`channel_set`)."""
+    return "evidence" if has_evidence(channels) else "bands" if channels else "mean"
+
+
 @dataclass
 class TrainConfig:
     out: str
@@ -120,7 +126,7 @@ class TrainConfig:
     lesion_weight: float = 1.0  # weight of the per-cell lesion loss (phantoms only); 0 = off
     lesion_pos_weight: float = 50.0
     phantom_spacing: list[float] = field(default_factory=lambda: list(PHANTOM_SPACING))
-    interpolation: str = "footprint"  # statistics over each model voxel's own scan voxels
+    interpolation: str = DEFAULT_PREPROCESSING["interpolation"]  # footprint: each model voxel's own scan voxels
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     version: str = "3.0"  # of the model card: 3 = organ-gated evidence channels + input maxima
@@ -334,7 +340,7 @@ def backbone_channels(cfg: TrainConfig) -> int | None:
     but the evidence channels (None: all)."""
     if cfg.backbone_channels is not None or not cfg.input_maxima:
         return cfg.backbone_channels
-    n = sum(1 for c in cfg.channels if c["stat"] != "evidence")
+    n = sum(1 for c in cfg.channels if not is_evidence(c))
     return n if 0 < n < len(cfg.channels) else None
 
 
@@ -345,8 +351,7 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
          "--stem-width", cfg.stem_width, "--widths", *cfg.widths, "--strides", *cfg.strides,
          "--reduce-widths", *cfg.reduce_widths, "--pooling", cfg.pooling,
          "--temperature", cfg.temperature,
-         "--channels", ("evidence" if any(c["stat"] == "evidence" for c in cfg.channels)
-                        else "bands") if cfg.channels else "mean",
+         "--channels", channel_set_name(cfg.channels),
          "--lesion-weight", cfg.lesion_weight, "--lesion-pos-weight", cfg.lesion_pos_weight,
          "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells,
          "--interpolation", cfg.interpolation]

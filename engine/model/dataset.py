@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CTCamError
+from engine.model.evidence import has_evidence
 from engine.model.preprocess import model_grid_affine, model_input_array, resample_labelmap
 from engine.volume import CTVolume, canonicalize
 
@@ -200,7 +201,7 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
         org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
                                 aff, shape)
     gate = org
-    if org is None and any(ch.get("stat") == "evidence" for ch in prep.get("channels") or []):
+    if org is None and has_evidence(prep.get("channels")):
         from engine.labels import ORGAN_CODES
         from engine.organs import segment  # what inference does for a scan without a map
 

@@ -89,7 +89,19 @@ def lung_blob(mean_hu: np.ndarray, spacing: tuple[float, float, float],
     return out
 
 
+def is_evidence(channel: dict[str, Any]) -> bool:
+    """True for an evidence entry of a card's ``channels``."""
+    return channel.get("stat") == "evidence"
+
+
+def has_evidence(channels: list[dict[str, Any]] | None) -> bool:
+    """True when a card's ``channels`` hold evidence entries (its input needs an organ map)."""
+    return any(is_evidence(ch) for ch in channels or [])
+
+
 def _stat_index(channels: list[dict[str, Any]]) -> dict[str, int]:
+    """Positions of the mean, max and bright (fraction [200, 4000]) channels; evidence entries
+    are skipped."""
     idx: dict[str, int] = {}
     for i, ch in enumerate(channels):
         if ch["stat"] in ("mean", "max") and ch["stat"] not in idx:
@@ -102,10 +114,10 @@ def _stat_index(channels: list[dict[str, Any]]) -> dict[str, int]:
 def evidence_problems(channels: list[dict[str, Any]], organ_names: set[str]) -> list[str]:
     """What is wrong with a card's evidence channels (empty: nothing)."""
     out = []
-    ev = [ch for ch in channels if ch.get("stat") == "evidence"]
+    ev = [ch for ch in channels if is_evidence(ch)]
     if not ev:
         return out
-    need = {"mean", "max", "bright"} - set(_stat_index([c for c in channels if c.get("stat") != "evidence"]))
+    need = {"mean", "max", "bright"} - set(_stat_index(channels))
     if need:
         out.append("preprocessing.channels: evidence channels need mean, max and fraction "
                    f"[200, 4000] channels (missing: {', '.join(sorted(need))})")
@@ -124,9 +136,7 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
                       spacing: tuple[float, float, float]) -> np.ndarray:
     """Fill the evidence entries of ``stats`` (C, X, Y, Z), whose other channels are computed
     (windowed to [0, 1]); ``organs`` (X, Y, Z) the organ map on the model grid.  In place."""
-    base = [c for c in channels if c["stat"] != "evidence"]
-    pos = [i for i, c in enumerate(channels) if c["stat"] != "evidence"]
-    idx = {k: pos[i] for k, i in _stat_index(base).items()}
+    idx = _stat_index(channels)
     lo, hi = hu_window
     mean_hu = stats[idx["mean"]] * (hi - lo) + lo
     max_hu = stats[idx["max"]] * (hi - lo) + lo
@@ -134,10 +144,10 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
     size = tuple(2 * d + 1 for d in EVIDENCE_DILATE)
     inside = {ch["organ"]: ndimage.maximum_filter(organs == organ_codes[ch["organ"]], size=size,
                                                   mode="constant")
-              for ch in channels if ch["stat"] == "evidence"}
+              for ch in channels if is_evidence(ch)}
     blob_where = np.zeros(organs.shape, bool)
     for ch in channels:
-        if ch["stat"] == "evidence" and ch["feature"] == "lung_blob":
+        if is_evidence(ch) and ch["feature"] == "lung_blob":
             blob_where |= inside[ch["organ"]]
 
     def feature(name: str) -> np.ndarray:
@@ -153,6 +163,6 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
         return cache[name]
 
     for c, ch in enumerate(channels):
-        if ch["stat"] == "evidence":
+        if is_evidence(ch):
             stats[c] = feature(ch["feature"]) * inside[ch["organ"]]
     return stats

@@ -179,13 +179,11 @@ class AxialNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Target-layer activations A, shape (B, G, F, h, w)."""
         B = x.shape[0]
-        g = self.to_groups(x)
-        if self.backbone_channels < self.in_channels:  # the leading channels only
-            a = self.reduce(self.backbone(self.windowed(g[:, :SLICES_PER_GROUP * self.backbone_channels])))
-            g = self.windowed(g)
-        else:
-            g = self.windowed(g)
-            a = self.reduce(self.backbone(g))
+        groups = self.to_groups(x)
+        g = self.windowed(groups)
+        seen = g if self.backbone_channels == self.in_channels else self.windowed(
+            groups[:, :SLICES_PER_GROUP * self.backbone_channels])  # the leading channels only
+        a = self.reduce(self.backbone(seen))
         if self.input_maxima is not None:
             a = torch.cat([a, self.input_maxima(nn.functional.max_pool2d(g, self.down))], dim=1)
         a = self.target(a)

@@ -50,7 +50,7 @@ import torch
 from scipy import ndimage
 
 from engine.model.errors import PreprocessError
-from engine.model.evidence import evidence_channels
+from engine.model.evidence import evidence_channels, has_evidence, is_evidence
 from engine.model.footprint import footprint_applies, footprint_stats
 from engine.volume import CTVolume
 
@@ -181,15 +181,14 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
     ``organs``: the organ map on the model grid, needed by evidence channels
     (:mod:`engine.model.evidence`) and ignored otherwise."""
     channels = prep["channels"]
-    if any(ch["stat"] == "evidence" for ch in channels):
+    if has_evidence(channels):
         if organs is None or organ_codes is None:
             raise PreprocessError(
                 "this model's input needs an organ map (its evidence channels are read inside "
                 "the lungs and the heart); turn organ segmentation on or give the scan's organ map")
-        base = [ch for ch in channels if ch["stat"] != "evidence"]
+        base = [i for i, ch in enumerate(channels) if not is_evidence(ch)]
         out = np.zeros((len(channels), *organs.shape), dtype=np.float32)
-        out[[i for i, ch in enumerate(channels) if ch["stat"] != "evidence"]] = input_channels(
-            volume, model_affine, dict(prep, channels=base))
+        out[base] = input_channels(volume, model_affine, dict(prep, channels=[channels[i] for i in base]))
         spacing = tuple(float(v) for v in prep["spacing_mm"])
         return evidence_channels(out, channels, organs, organ_codes,
                                  tuple(float(v) for v in prep["hu_window"]), spacing)  # type: ignore[arg-type]
@@ -252,9 +251,9 @@ def preprocess(volume: CTVolume, card: dict[str, Any],
         raise PreprocessError(f"volume {volume!r} is empty")
     model_affine = model_grid_affine(volume, prep)
     org = None
-    if organs is not None:
-        if organs.shape != volume.shape:
-            raise PreprocessError(f"organ map shape {organs.shape} differs from the scan's {volume.shape}")
+    if organs is not None and organs.shape != volume.shape:
+        raise PreprocessError(f"organ map shape {organs.shape} differs from the scan's {volume.shape}")
+    if organs is not None and has_evidence(prep.get("channels")):  # only such inputs read it
         org = resample_labelmap(organs, volume.affine, model_affine, tuple(int(s) for s in prep["shape"]))
     x = model_input_array(volume, model_affine, prep, org, card.get("organ_codes"))
     x -= channel_means(prep, x.ndim)
