@@ -10,8 +10,13 @@ OrganIoU; localisation scores are averaged over the present cases of each label 
 over labels (macro).  Writes ``OUT/evaluation.json``::
 
     {"n_cases": N, "models": {"base": {"macro_auroc", "auroc": {label: x},
-      "organ_iou": {"hirescam", "gradcam"}, "mass_in_organ": {"hirescam", "gradcam"}},
+      "organ_iou": {"hirescam", "gradcam"}, "mass_in_organ": {"hirescam", "gradcam"},
+      "peak_distance_mm", "operating_point", "calibration", "reliability": {"raw", "calibrated"}},
       "mask": {...}}}
+
+The calibration (Platt per label, :mod:`engine.model.calibration`) is fitted on the
+validation logits; the operating points' probabilities are in its terms, and
+``--update-cards`` stores it in the card, so the app reports calibrated probabilities.
 
 and ``OUT/evaluation.md`` (tables, thresholds, models used).
 """
@@ -29,6 +34,7 @@ import torch
 from engine.cam.fast import batch_maps
 from engine.cam.geometry import groups_to_volume
 from engine.errors import CTCamError
+from engine.model import calibration
 from engine.model.batches import batch_tensors
 from engine.model.card import write_card
 from engine.model.dataset import ArrayDataset, cache_cell_shape, cached_phantom_dataset
@@ -188,6 +194,13 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
         iou, mass, thr = summarise(loc_val, loc_test, len(labels))
         op = operating_points(val.y, logits_val)
         sens, spec = sensitivity_specificity(test.y, logits, op)
+        cal = calibration.fit(val.y, logits_val, labels,
+                              f"{len(val)} validation phantoms (seeds 2000000+), ctcam evaluate")
+        calibrated = {"calibration": cal}
+        reliability = {"raw": calibration.reliability(test.y, calibration.probabilities(None, labels, logits)),
+                       "calibrated": calibration.reliability(
+                           test.y, calibration.probabilities(calibrated, labels, logits))}
+        op_prob = calibration.probabilities(calibrated, labels, np.nan_to_num(op, nan=0.0))
         peaks = peak_summary(loc_test, labels)
         result["models"][name] = {
             "macro_auroc": float(np.nanmean(aucs)),
@@ -197,12 +210,15 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
             "peak_distance_mm": peaks,
             "operating_point": {
                 "rule": "per label, the validation logit that maximises sensitivity + specificity",
-                "probability": {lab: _num(1 / (1 + np.exp(-t))) for lab, t in zip(labels, op)},
+                "probability": {lab: (None if np.isnan(t) else _num(p))
+                                for lab, t, p in zip(labels, op, op_prob)},
                 "sensitivity": {lab: _num(v) for lab, v in zip(labels, sens)},
                 "specificity": {lab: _num(v) for lab, v in zip(labels, spec)},
                 "macro_sensitivity": _num(np.nanmean(sens)),
                 "macro_specificity": _num(np.nanmean(spec)),
             },
+            "calibration": cal,
+            "reliability": reliability,
         }
         extra[name] = {"thresholds": thr, "prevalence": test.y.mean(0).tolist(),
                        "card": _rel(lm.card_path), "sha256": sha,
@@ -274,6 +290,13 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
     lines.append("| **macro** | " + " | ".join(
         f"sens {f3(result['models'][n]['operating_point']['macro_sensitivity'])}, spec "
         f"{f3(result['models'][n]['operating_point']['macro_specificity'])}" for n in names) + " |")
+    lines += ["", "## Probabilities: calibration (Platt per label, fitted on validation)", "",
+              "| model | Brier raw | Brier calibrated | ECE raw | ECE calibrated |",
+              "|---|---|---|---|---|"]
+    for n in names:
+        rel = result["models"][n]["reliability"]
+        lines.append(f"| {n} | {rel['raw']['brier']:.4f} | {rel['calibrated']['brier']:.4f} | "
+                     f"{rel['raw']['ece']:.4f} | {rel['calibrated']['ece']:.4f} |")
     lines += ["", "## Models", ""]
     for n in names:
         tr = extra[n]["training"]
@@ -304,6 +327,8 @@ def update_cards(result: dict, models: dict[str, tuple[Path, Path]]) -> None:
             "peak_median_mm": {m: r["peak_distance_mm"][m]["median"] for m in METHODS},
             "operating_point": {k: r["operating_point"][k] for k in
                                 ("rule", "probability", "sensitivity", "specificity")},
+            "reliability": r["reliability"],
             "source": "ctcam evaluate (docs/evaluation.md)",
         }
+        card["calibration"] = r["calibration"]  # the operating points are in its probabilities
         write_card(card, cpath)

@@ -9,8 +9,9 @@ findings.json::
          "threshold", "positive",        the card's operating point (None without one)
          "peak": {method: {"ras": [x, y, z] mm, "cell": [a, b, c]}},   each map's maximum
          "organ_share": {method: share}}, ...],   positive map mass inside the label's organ
-     "model", "device", "methods_identical", "coordinates", "operating_point", "suitability",
-     "warnings", "timing",
+     "model", "device", "methods_identical", "coordinates", "operating_point",
+     "probability": {"calibrated", "method", "fitted_on"} (engine.model.calibration),
+     "suitability", "warnings", "timing",
      ... the writer's own fields: input or source, organ_map, provenance, id, series}
 
 ``peak`` is the centre of the map cell holding the raw map's maximum, in RAS mm; the
@@ -131,6 +132,7 @@ def document(findings: Sequence[Finding], *, card: Mapping[str, Any], device: st
              **extra: Any) -> dict[str, Any]:
     """The findings.json document (module docstring); ``extra``: the writer's own fields."""
     from engine import operating
+    from engine.model import calibration
     from engine.model.card import summary
 
     doc = {
@@ -140,6 +142,7 @@ def document(findings: Sequence[Finding], *, card: Mapping[str, Any], device: st
         "methods_identical": bool(methods_identical),
         "coordinates": COORDINATES,
         "operating_point": operating.summary(dict(card)),
+        "probability": calibration.summary(dict(card)),
         "suitability": dict(suitability) if suitability else None,
         "warnings": [str(w) for w in warnings],
         "timing": {k: round(float(v), 4) for k, v in (timing or {}).items()},

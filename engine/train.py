@@ -105,6 +105,7 @@ class TrainConfig:
     warmup_steps: int = 100
     mask_loss: bool = True
     mask_lambda: float = DEFAULT_LAMBDA
+    mask_evidence: str = "positive"  # engine.model.losses.MASK_EVIDENCE ("signed": model <= 3.0)
     shift_cells: int = 1
     seed: int = 0
     shape: list[int] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["shape"]))
@@ -129,7 +130,8 @@ class TrainConfig:
     interpolation: str = DEFAULT_PREPROCESSING["interpolation"]  # footprint: each model voxel's own scan voxels
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
-    version: str = "3.0"  # of the model card: 3 = organ-gated evidence channels + input maxima
+    version: str = "3.1"  # of the model card: 3 = organ-gated evidence channels + input maxima;
+    # 3.1 = mask loss on the positive evidence outside the organ
     cache: str | None = None
     workers: int = 1
     threads: int | None = None
@@ -275,7 +277,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             loss_m = loss_l = torch.zeros(())
             if cfg.mask_loss:
                 cams = HIRESCAM.head_maps(model.head, a, z).permute(0, 1, 3, 4, 2)  # (B, L, mi, mj, mk)
-                loss_m = mask_loss(cams, y, cells, label_organ, has)
+                loss_m = mask_loss(cams, y, cells, label_organ, has, cfg.mask_evidence)
                 loss = loss + cfg.mask_lambda * loss_m
             if use_lesions:
                 loss_l = lesion_loss(z.permute(0, 1, 3, 4, 2), les, cfg.lesion_pos_weight,
@@ -315,6 +317,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
                              if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
+            "mask_evidence": cfg.mask_evidence if cfg.mask_loss else None,
             "lesion_loss": ({"weight": cfg.lesion_weight, "pos_weight": cfg.lesion_pos_weight,
                              "balanced": cfg.lesion_balanced} if use_lesions else None),
             "pooling": cfg.pooling,
@@ -356,7 +359,8 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
          "--phantom-spacing", *cfg.phantom_spacing, "--shift-cells", cfg.shift_cells,
          "--interpolation", cfg.interpolation]
     a += ["--steps", cfg.steps] if cfg.steps else ["--epochs", cfg.epochs]
-    a += ["--mask-lambda", cfg.mask_lambda] if cfg.mask_loss else ["--no-mask-loss"]
+    a += (["--mask-lambda", cfg.mask_lambda, "--mask-evidence", cfg.mask_evidence] if cfg.mask_loss
+          else ["--no-mask-loss"])
     if cfg.input_windows_hu:
         a += ["--input-windows-hu", *[v for w in cfg.input_windows_hu for v in w]]
     if cfg.lesion_balanced:

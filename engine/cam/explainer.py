@@ -14,6 +14,7 @@ from engine.cam.fast import fast_maps
 from engine.cam.generic import GenericCAM
 from engine.cam.geometry import groups_to_volume, map_affine
 from engine.cam.registry import METHODS
+from engine.model import calibration
 from engine.model.loading import LoadedModel
 from engine.model.net import AxialNet
 
@@ -40,7 +41,8 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
             model_affine: np.ndarray | None = None, path: str = "auto",
             methods: Sequence[str] = METHODS, target_layer: str | None = None) -> CamOutput:
     """Logits, probabilities and raw maps of ``methods`` (default: HiResCAM, Grad-CAM) for
-    every label.
+    every label; the probabilities are the card's calibrated ones for a :class:`LoadedModel`
+    (:mod:`engine.model.calibration`), sigmoid(logit) for a bare module.
 
     ``x`` is the (1, C, X, Y, Z) or (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
     its model-grid affine (gives ``map_affine``).  ``path``: "fast" (one forward pass, no
@@ -79,6 +81,9 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     else:
         maps = {m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods}
         bias = np.full(lg.shape, np.nan)
-    return CamOutput(logits=lg.astype(np.float32), probs=(1 / (1 + np.exp(-lg))).astype(np.float32),
+    probs = calibration.probabilities(loaded.card if isinstance(loaded, LoadedModel) else None,
+                                      loaded.label_names if isinstance(loaded, LoadedModel) else [],
+                                      lg)
+    return CamOutput(logits=lg.astype(np.float32), probs=probs.astype(np.float32),
                      biases=bias.astype(np.float32), maps=maps, map_affine=aff,
                      methods_identical=same, path=path)

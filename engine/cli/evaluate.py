@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="folder for evaluation.json and evaluation.md")
     p.add_argument("--n-cases", type=int, default=200, help="held-out test phantoms")
-    p.add_argument("--n-val", type=int, default=100, help="validation phantoms for thresholds")
+    p.add_argument("--n-val", type=int, default=200,
+                   help="validation phantoms for thresholds and the calibration")
     p.add_argument("--base", nargs=2, metavar=("WEIGHTS", "CARD"), help="base model (no mask loss)")
     p.add_argument("--mask", nargs=2, metavar=("WEIGHTS", "CARD"), help="mask-loss model")
     p.add_argument("--cache", help="folder for cached preprocessed phantoms")

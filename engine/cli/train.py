@@ -8,6 +8,7 @@ import sys
 
 from engine import train as training
 from engine.errors import CTCamError
+from engine.model.losses import MASK_EVIDENCE
 
 
 def parse_args(argv: list[str]) -> training.TrainConfig:
@@ -27,6 +28,9 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--mask-loss", dest="mask_loss", action="store_true", default=True)
     p.add_argument("--no-mask-loss", dest="mask_loss", action="store_false")
     p.add_argument("--mask-lambda", type=float, default=d.mask_lambda)
+    p.add_argument("--mask-evidence", choices=MASK_EVIDENCE, default=d.mask_evidence,
+                   help="what the mask loss penalises outside the organ: the positive evidence "
+                        "(default) or the signed sum (models up to 3.0)")
     p.add_argument("--shift-cells", type=int, default=d.shift_cells,
                    help="augment: roll each case by up to N map cells along every axis")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -95,7 +99,7 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                        backbone_channels=a.backbone_channels, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
                        steps=a.steps if a.steps else (None if a.epochs else d.steps),
                        batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
-                       mask_lambda=a.mask_lambda, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
+                       mask_lambda=a.mask_lambda, mask_evidence=a.mask_evidence, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),
                        strides=list(a.strides), reduce_widths=list(a.reduce_widths), stem=a.stem,
                        name=a.name, cache=a.cache, workers=a.workers, threads=a.threads,

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.labels import LabelInfo
+from engine.model import calibration
 from engine.model.card_inputs import check_inputs
 from engine.model.errors import ModelCardError
 from engine.safe_paths import name_problem
@@ -195,6 +196,8 @@ def _validate_card(card: Any, source: str) -> None:
             fail(f"labels {files[file]!r} and {lab['name']!r} map to the same file name "
                  f"{file}.nii.gz; rename one")
         files[file] = lab["name"]
+    for why in calibration.problems(card.get("calibration"), names):
+        fail(why)
     pre = card["preprocessing"]
     if not isinstance(pre, dict):
         fail("preprocessing must be a JSON object")

@@ -37,7 +37,7 @@ def test_mask_loss_is_bce_of_outside_evidence_per_map():
     y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     lo = torch.tensor([0, 1, 2])
     has = torch.tensor([True, True])
-    loss = mask_loss(cams, y, cells, lo, has)
+    loss = mask_loss(cams, y, cells, lo, has, "signed")
     outside = ~allowed_regions(y, cells, lo)
     o = (cams * outside).flatten(2).sum(-1)
     ref = torch.nn.functional.binary_cross_entropy_with_logits(o, torch.zeros_like(o))
@@ -46,10 +46,31 @@ def test_mask_loss_is_bce_of_outside_evidence_per_map():
     assert cams.grad[0, 0, 0].abs().sum() == 0  # inside the allowed region: no push
     assert (cams.grad[0, 1] > 0).all()  # absent label: everything pushed down
     assert (cams.grad[0, 0, 1] > 0).all()  # present label, outside its organ: pushed down
+    loss.grad = None
     # an absent label's outside evidence is its whole map, i.e. logit minus bias
     torch.testing.assert_close(o[0, 1], cams[0, 1].sum())
     # cases without organ maps contribute nothing
     assert float(mask_loss(cams, y, cells, lo, torch.tensor([False, False])).detach()) == 0.0
+
+
+def test_positive_mask_loss_cannot_be_met_by_cancelling_evidence_outside_the_organ():
+    # one label, present, organ = cell (0, 0); outside: +3 in one cell cancelled by -3 in another
+    cams = torch.zeros(1, 1, 2, 2, 1)
+    cams[0, 0, 0, 1, 0], cams[0, 0, 1, 0, 0], cams[0, 0, 1, 1, 0] = 3.0, -2.5, -0.5
+    cams.requires_grad_(True)
+    cells = torch.zeros(1, 1, 2, 2, 1, dtype=torch.uint8)
+    cells[0, 0, 0, 0] = 255
+    y, lo, has = torch.tensor([[1.0]]), torch.tensor([0]), torch.tensor([True])
+    signed = mask_loss(cams, y, cells, lo, has, "signed")
+    positive = mask_loss(cams, y, cells, lo, has)  # the default
+    torch.testing.assert_close(signed, torch.tensor(np.log(2.0), dtype=torch.float32))  # O = 0
+    torch.testing.assert_close(positive, torch.nn.functional.softplus(torch.tensor(3.0)))
+    positive.backward()
+    g = cams.grad[0, 0, :, :, 0]
+    assert g[0, 1] > 0  # the positive outside cell is pushed down
+    assert g[1, 0] == 0 and g[1, 1] == 0 and g[0, 0] == 0  # negative outside, inside: no push
+    with pytest.raises(ValueError, match="mask evidence"):
+        mask_loss(cams, y, cells, lo, has, "absolute")
 
 
 def test_auroc_matches_pairwise_definition_with_ties():
@@ -133,9 +154,10 @@ def test_train_on_user_folder_writes_loadable_model_and_resumes(tmp_path, capsys
     assert card["training"]["n_train"] == 12 and card["training"]["n_val"] == 4
     assert len(card["preprocessing"]["mean"]) == len(card["preprocessing"]["channels"]) == 11
     assert card["architecture"]["input_maxima"] is True and card["architecture"]["backbone_channels"] == 4
-    assert card["preprocessing"]["interpolation"] == "footprint" and card["version"] == "3.0"
+    assert card["preprocessing"]["interpolation"] == "footprint" and card["version"] == "3.1"
     assert all(0 <= m < 1 for m in card["preprocessing"]["mean"])
     assert card["architecture"]["pooling"] == "lse" and "--pooling lse" in card["training"]["recipe"]
+    assert card["training"]["mask_evidence"] == "positive" and "--mask-evidence positive" in card["training"]["recipe"]
     assert "hardware" in card["training"] and card["training"]["train_time_s"] > 0
     assert "synthetic" in card["synthetic_data_statement"]
     lm = load_model(out / "axialnet.safetensors", device="cpu")

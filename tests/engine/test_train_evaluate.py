@@ -35,7 +35,10 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
     assert set(on_disk["models"]) == {"base", "mask"}
     for r in on_disk["models"].values():
         assert set(r) == {"macro_auroc", "auroc", "organ_iou", "mass_in_organ", "peak_distance_mm",
-                          "operating_point"}
+                          "operating_point", "calibration", "reliability"}
+        assert r["calibration"]["method"] == "platt"
+        for kind in ("raw", "calibrated"):
+            assert 0 <= r["reliability"][kind]["brier"] <= 1 and 0 <= r["reliability"][kind]["ece"] <= 1
         for m in ("hirescam", "gradcam"):
             pk = r["peak_distance_mm"][m]
             assert pk["n"] > 0 and pk["median"] >= 0 and 0 <= pk["share_within"] <= 1
@@ -54,6 +57,15 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
     update_cards(result, models)
     lm = load_model(*models["mask"])  # sha256 still matches after the card update
     assert lm.card["metrics"]["test"]["n_cases"] == 6
+    # the card now calibrates its probabilities, and its operating points are in those terms
+    assert lm.card["calibration"] == result["models"]["mask"]["calibration"]
+    from engine.model import calibration
+
+    cal = lm.card["calibration"]
+    for lab, p in lm.card["metrics"]["test"]["operating_point"]["probability"].items():
+        if p is not None and lab in cal["scale"]:
+            z = (np.log(p / (1 - p)) - cal["offset"][lab]) / cal["scale"][lab]  # the logit threshold
+            assert np.isclose(calibration.probabilities(lm.card, [lab], np.array([z]))[0], p)
 
 
 def test_evaluate_cli_defaults_to_the_bundled_and_base_models(tmp_path, monkeypatch):

@@ -30,7 +30,8 @@ CALL_COLUMN = 2
 TRUTH_COLUMN = 5  # shown only when the scan's ground truth is known
 COLUMN_TIPS = [
     "Organ and abnormality (a label of the model card)",
-    "The model's raw probability for this finding",
+    "The model's probability for this finding: calibrated on validation phantoms when the "
+    "model card has a calibration (Platt scaling per finding), else sigmoid of the raw score",
     "Positive or negative at the model's operating point: the probability threshold chosen "
     "per finding on validation phantoms and recorded in the model card",
     "Where the HiResCAM evidence lies: of this finding's positive HiResCAM heat-map mass, the "
