@@ -17,6 +17,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from engine import operating
 from engine.pipeline import explain_scan, run
 from engine.resources import resources_dir
 
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     order = np.argsort(-res.probabilities)
     absent_max = max(float(res.probabilities[i]) for i, n in enumerate(names)
                      if not truth["labels"].get(n))
-    print("finding | truth | probability | rank | HiResCAM peak to lesion (mm) | Grad-CAM peak to lesion (mm)")
+    thr = operating.thresholds(res.card)
+    print("finding | truth | probability | call (threshold) | rank | HiResCAM peak to lesion (mm) | "
+          "Grad-CAM peak to lesion (mm)")
     for rank, i in enumerate(order, 1):
         n = names[i]
         present = bool(truth["labels"].get(n))
@@ -60,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                 d[m] = lesion_distance_mm(peak_world(res.maps[m][i], res.map_affine),
                                           case / truth["masks"][n])
         dist = " | ".join(f"{d[m]:.1f}" if m in d else "" for m in ("hirescam", "gradcam"))
-        print(f"{n} | {'PRESENT' if present else ''} | {res.probabilities[i]:.3f} | {rank} | {dist}")
+        call = operating.decide(res.probabilities[i], thr.get(n))
+        call_s = "n/a" if call is None else f"{'POSITIVE' if call else 'negative'} ({thr[n]:.3f})"
+        print(f"{n} | {'PRESENT' if present else ''} | {res.probabilities[i]:.3f} | {call_s} | {rank} | {dist}")
     print(f"highest absent finding: {absent_max:.3f}")
     return 0
 

@@ -173,3 +173,16 @@ def test_input_windows_round_trip_and_keep_the_cam_identity(tmp_path):
     _edit_card(cpath, lambda c: c["architecture"].pop("input_windows"))
     with pytest.raises((ModelCardError, ModelWeightsError)):
         load_model(wpath, device="cpu")
+
+
+def test_loading_the_bundled_model_does_not_import_torch_dynamo():
+    # normal_() on the meta device (the card's shape check) imported torch._dynamo: 1.5 s
+    # of every model load, i.e. of the first scan's wait (docs/performance.md)
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.model import load_model; load_model(); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
