@@ -48,6 +48,7 @@ from engine.model.metrics import (
     sensitivity_specificity,
     upsample_maps,
 )
+from engine.operating import MIN_CALL_AUROC, no_call_reasons
 from engine.resources import resources_dir
 from engine.results import METHODS
 
@@ -193,6 +194,8 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
         aucs = auroc_per_label(test.y, logits)
         iou, mass, thr = summarise(loc_val, loc_test, len(labels))
         op = operating_points(val.y, logits_val)
+        not_called = no_call_reasons(labels, [float(a) for a in auroc_per_label(val.y, logits_val)])
+        op = np.where([lab in not_called for lab in labels], np.nan, op)
         sens, spec = sensitivity_specificity(test.y, logits, op)
         cal = calibration.fit(val.y, logits_val, labels,
                               f"{len(val)} validation phantoms (seeds 2000000+), ctcam evaluate")
@@ -209,7 +212,9 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
             "mass_in_organ": mass,
             "peak_distance_mm": peaks,
             "operating_point": {
-                "rule": "per label, the validation logit that maximises sensitivity + specificity",
+                "rule": ("per label, the validation logit that maximises sensitivity + specificity; "
+                         f"no call where the validation AUROC is under {MIN_CALL_AUROC:.2f}"),
+                "not_called": not_called,
                 "probability": {lab: (None if np.isnan(t) else _num(p))
                                 for lab, t, p in zip(labels, op, op_prob)},
                 "sensitivity": {lab: _num(v) for lab, v in zip(labels, sens)},
@@ -326,7 +331,7 @@ def update_cards(result: dict, models: dict[str, tuple[Path, Path]]) -> None:
             "peak_within_20mm": {m: r["peak_distance_mm"][m]["share_within"] for m in METHODS},
             "peak_median_mm": {m: r["peak_distance_mm"][m]["median"] for m in METHODS},
             "operating_point": {k: r["operating_point"][k] for k in
-                                ("rule", "probability", "sensitivity", "specificity")},
+                                ("rule", "probability", "sensitivity", "specificity", "not_called")},
             "reliability": r["reliability"],
             "source": "ctcam evaluate (docs/evaluation.md)",
         }

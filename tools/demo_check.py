@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                           case / truth["masks"][n])
         dist = " | ".join(f"{d[m]:.1f}" if m in d else "" for m in ("hirescam", "gradcam"))
         call = operating.decide(res.probabilities[i], thr.get(n))
-        call_s = "n/a" if call is None else f"{'POSITIVE' if call else 'negative'} ({thr[n]:.3f})"
+        call_s = ("no call" if n in operating.not_called(res.card) else "n/a") if call is None else f"{'POSITIVE' if call else 'negative'} ({thr[n]:.3f})"
         print(f"{n} | {'PRESENT' if present else ''} | {res.probabilities[i]:.3f} | {call_s} | {rank} | {dist}")
     print(f"highest absent finding: {absent_max:.3f}")
     return 0

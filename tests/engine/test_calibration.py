@@ -131,3 +131,4 @@ def test_explain_reports_the_cards_calibrated_probabilities_and_leaves_the_maps(
     assert np.array_equal(cal.probs[1:], raw.probs[1:]) and np.array_equal(cal.logits, raw.logits)
     for m in raw.maps:
         assert np.array_equal(cal.maps[m], raw.maps[m])
+

@@ -42,7 +42,10 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
         for m in ("hirescam", "gradcam"):
             pk = r["peak_distance_mm"][m]
             assert pk["n"] > 0 and pk["median"] >= 0 and 0 <= pk["share_within"] <= 1
-        assert 0 <= r["operating_point"]["macro_sensitivity"] <= 1
+        op = r["operating_point"]
+        assert op["macro_sensitivity"] is None or 0 <= op["macro_sensitivity"] <= 1
+        for lab in LABELS:  # a label the model cannot tell apart gets a reason, not a threshold
+            assert (lab in op["not_called"]) <= (op["probability"][lab] is None)
         assert list(r["auroc"]) == list(LABELS)
         assert set(r["organ_iou"]) == set(r["mass_in_organ"]) == {"hirescam", "gradcam"}
         for v in (*r["organ_iou"].values(), *r["mass_in_organ"].values()):

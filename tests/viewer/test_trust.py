@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+from PySide6 import QtCore
 from viewer_case import make_result
 from viewer_helpers import open_and_wait, settle, show_result, write_case
 
@@ -88,6 +89,22 @@ def test_operating_points_call_positives_first_and_are_exported(qtbot, window, v
     write_csv(path, findings)
     rows = list(csv.DictReader(path.open()))
     assert rows[1]["positive"] == "true" and rows[1]["threshold"] == "0.1000" and rows[0]["positive"] == "false"
+
+
+def test_a_finding_the_model_cannot_tell_apart_says_no_call_and_why(qtbot, window, volume, tmp_path):
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    result = _card_with_operating_points(make_result(volume))
+    names = [lab.name for lab in result.labels]
+    op = result.card["metrics"]["test"]["operating_point"]
+    del op["probability"][names[1]]
+    op["not_called"] = {names[1]: "validation AUROC 0.55 is under 0.75: no call"}
+    show_result(window, result)
+    panel = window.findings_panel
+    cell = panel.proxy_index_of(1).siblingAtColumn(2)
+    assert cell.data() == "no call"
+    assert "validation AUROC 0.55" in cell.data(QtCore.Qt.ItemDataRole.ToolTipRole)
+    assert panel.proxy_index_of(0).siblingAtColumn(2).data().startswith("negative")
+    assert [f.positive for f in summarise(result, volume.affine)] == [False, None, False]
 
 
 def test_joint_scaling_notice_names_the_ratio_and_per_map_is_default(qtbot, window, volume, tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.operating import NO_OPERATING_POINT
+from engine.operating import NO_OPERATING_POINT, not_called
 from engine.results import METHODS
 from viewer.model.findings import Finding, pretty
 from viewer.model.state import ViewerState
@@ -53,9 +53,9 @@ def _truth_icon() -> QtGui.QIcon:
     return QtGui.QIcon(pm)
 
 
-def call_text(f: Finding) -> str:
+def call_text(f: Finding, why_not: str | None = None) -> str:
     if f.positive is None:
-        return "—"
+        return "no call" if why_not else "—"
     return f"POSITIVE (≥ {100 * f.threshold:.0f}%)" if f.positive else f"negative (< {100 * f.threshold:.0f}%)"
 
 
@@ -188,6 +188,8 @@ class FindingsPanel(QtWidgets.QWidget):
         if not findings:
             return
         organs: dict[str, QtGui.QStandardItem] = {}
+        result = self.state.result
+        why_not = not_called(result.card) if result is not None and result.card else {}
         parents: dict[str, list[QtGui.QStandardItem]] = {}
         for f in findings:
             if f.organ not in organs:
@@ -203,15 +205,15 @@ class FindingsPanel(QtWidgets.QWidget):
                 parents[f.organ] = row
                 self.model.appendRow(row)
             items = [QtGui.QStandardItem(pretty(f.abnormality)), QtGui.QStandardItem(),
-                     QtGui.QStandardItem(call_text(f))]
+                     QtGui.QStandardItem(call_text(f, why_not.get(f.name)))]
             items[0].setData(pretty(f.abnormality), SORT_ROLE)
             items[0].setToolTip(f.name)
             items[1].setData(f.probability, SORT_ROLE)
             items[1].setData(bool(f.positive), POSITIVE_ROLE)
             items[1].setToolTip(f"p = {f.probability:.3f} (logit {f.logit:+.2f})")
             items[2].setData(call_rank(f), SORT_ROLE)
-            items[2].setToolTip("No operating point for this finding in the model card" if f.positive is None
-                                else f"threshold {f.threshold:.3f}: p {'≥' if f.positive else '<'} threshold")
+            items[2].setToolTip(why_not.get(f.name, "No operating point for this finding in the model card")
+                                if f.positive is None else f"threshold {f.threshold:.3f}: p {'≥' if f.positive else '<'} threshold")
             if f.positive:
                 for it in items[:3]:
                     font = it.font()
