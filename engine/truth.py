@@ -221,10 +221,27 @@ def read_truth(path: str | Path, volume) -> GroundTruth:
 
 # -- readouts --------------------------------------------------------------------------------
 
+def mask_voxels(mask: np.ndarray) -> np.ndarray:
+    """``np.argwhere(mask)`` (same rows, same order), searched only inside the mask's bounding
+    box: a lesion fills a tiny part of the scan, and argwhere over the whole grid holds the
+    GIL (the viewer computes these readouts in a thread beside the GUI)."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 3:
+        return np.argwhere(mask)
+    spans = []
+    for axis in range(3):
+        hit = np.nonzero(mask.any(tuple(a for a in range(3) if a != axis)))[0]
+        if not len(hit):
+            return np.zeros((0, 3), np.int64)
+        spans.append((int(hit[0]), int(hit[-1]) + 1))
+    box = tuple(slice(a, b) for a, b in spans)
+    return np.argwhere(mask[box]) + np.array([a for a, _ in spans], np.int64)
+
+
 def lesion_fraction(mask: np.ndarray, scan_affine: np.ndarray, map_affine: np.ndarray, map_shape) -> np.ndarray:
     """Fraction (0..1) of each map cell's volume the lesion fills (scan voxels counted in the
     cell whose centre is nearest theirs)."""
-    ijk = np.argwhere(mask)
+    ijk = mask_voxels(mask)
     frac = np.zeros(int(np.prod(map_shape)), np.float64)
     if len(ijk) == 0:
         return frac.reshape(map_shape)
@@ -252,7 +269,7 @@ def distance_to_mask(point: np.ndarray, mask: np.ndarray, scan_affine: np.ndarra
     idx = np.floor(np.asarray(point, float) @ inv[:3, :3].T + inv[:3, 3] + 0.5).astype(int)
     if np.all(idx >= 0) and np.all(idx < mask.shape) and mask[tuple(idx)]:
         return 0.0
-    ijk = np.argwhere(mask)
+    ijk = mask_voxels(mask)
     if len(ijk) == 0:
         return float("nan")
     best = np.inf

@@ -119,3 +119,17 @@ def test_shipped_organ_map_only_in_a_phantom_folder(tmp_path):
     (tmp_path / "labels.json").write_text("{}")
     assert shipped_organ_map(tmp_path / "scan.nii.gz") == str(tmp_path / "organs.nii.gz")
     assert shipped_organ_map(None) is None
+
+
+def test_mask_voxels_is_argwhere_searched_in_the_bounding_box():
+    from engine.truth import mask_voxels
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        m = np.zeros((30, 25, 12), bool)
+        n = int(rng.integers(0, 6))
+        for ijk in rng.integers(0, (30, 25, 12), size=(n, 3)):
+            m[tuple(ijk)] = True
+        m[0, 0, 0] = m[0, 0, 0] or n == 5  # a corner voxel now and then
+        got = mask_voxels(m)
+        assert got.shape == (int(m.sum()), 3) and np.array_equal(got, np.argwhere(m))

@@ -72,3 +72,33 @@ def test_set_organs_reuses_surfaces_computed_beforehand(chest, renderer):
     other = np.array(organs, copy=True)  # another label map object: computed afresh
     r.set_organs(other, names, {})
     assert all(r._organ_polys[c] is not polys[c] for c in polys)
+
+
+def test_truth_lesions_grow_exactly_as_a_whole_grid_dilation_would():
+    # with_truth dilates only the lesions' bounding box (scipy's dilation holds the GIL; on
+    # the whole grid it stalled the GUI thread); the result must be the whole-grid one,
+    # lesions on the array's edges included
+    from types import SimpleNamespace
+
+    from scipy import ndimage
+
+    from viewer.qt.view3d_link import TRUTH_CODE, with_truth
+    from viewer.render3d.data import block_factors
+
+    rng = np.random.default_rng(0)
+    organs = rng.integers(0, 4, (90, 80, 40)).astype(np.uint8)
+    inner = np.zeros(organs.shape, bool)
+    inner[30:38, 20:25, 10:14] = True
+    edge = np.zeros(organs.shape, bool)
+    edge[0:3, 76:80, 37:40] = True
+    absent = np.ones(organs.shape, bool)
+    truth = SimpleNamespace(masks={"a": inner, "b": edge, "c": absent},
+                            present={"a": True, "b": True, "c": False})
+    for max_dim in (16, 30, 200):
+        grow = max(block_factors(organs.shape, max_dim)) // 2
+        union = inner | edge
+        expected = organs.copy()
+        expected[ndimage.binary_dilation(union, iterations=grow) if grow else union] = TRUTH_CODE
+        got = with_truth(organs, truth, max_dim)
+        assert np.array_equal(got, expected), max_dim
+    assert (with_truth(organs, truth, 16) == TRUTH_CODE).sum() > union.sum()  # it did grow

@@ -34,11 +34,19 @@ def with_truth(organ_map: np.ndarray, truth, max_dim: int) -> np.ndarray:
     if not masks:
         return organ_map
     union = np.logical_or.reduce(masks)
-    grow = max(block_factors(organ_map.shape, max_dim)) // 2
-    if grow:
-        union = ndimage.binary_dilation(union, iterations=grow)
     out = np.array(organ_map, dtype=np.uint8, copy=True)
-    out[union] = TRUTH_CODE
+    grow = max(block_factors(organ_map.shape, max_dim)) // 2
+    if not grow:
+        out[union] = TRUTH_CODE
+        return out
+    # Dilate only the lesions' bounding box plus ``grow`` voxels (the furthest the cross-shaped
+    # dilation reaches): the same result, but scipy's dilation holds the GIL, and on the whole
+    # scan grid (7 M voxels for the demo) it stalled the GUI thread ~100 ms after each result.
+    ijk = np.nonzero(union.any((1, 2)))[0], np.nonzero(union.any((0, 2)))[0], np.nonzero(union.any((0, 1)))[0]
+    box = tuple(slice(max(0, int(a[0]) - grow), min(n, int(a[-1]) + grow + 1))
+                for a, n in zip(ijk, union.shape, strict=True))
+    grown = ndimage.binary_dilation(union[box], iterations=grow)
+    out[box][grown] = TRUTH_CODE
     return out
 
 
