@@ -78,16 +78,27 @@ EVIDENCE_CHANNELS: list[dict[str, Any]] = [
 ]
 
 
+# Experimental (``--channels evidence_ball``): a 4 mm blobness inside each lung itself.
+BALL_CHANNELS: list[dict[str, Any]] = [
+    {"stat": "evidence", "feature": "lung_ball", "organ": o} for o in ("right_lung", "left_lung")]
+CHANNEL_SETS = ("evidence", "evidence_ball", "bands", "mean")
+
+
 def channel_set(name: str) -> list[dict[str, Any]]:
-    """The model input channels of ``ctcam train --channels NAME`` (evidence, bands, mean)."""
+    """The model input channels of ``ctcam train --channels NAME`` (:data:`CHANNEL_SETS`)."""
     if name == "mean":
         return []
     base = [dict(c) for c in DEFAULT_CHANNELS]
-    return base + [dict(c) for c in EVIDENCE_CHANNELS] if name == "evidence" else base
+    if name == "bands":
+        return base
+    return base + [dict(c) for c in EVIDENCE_CHANNELS] + (
+        [dict(c) for c in BALL_CHANNELS] if name == "evidence_ball" else [])
 
 
 def channel_set_name(channels: list[dict[str, Any]]) -> str:
     """The ``--channels`` name of a channel list (inverse of :func:`channel_set`)."""
+    if any(ch.get("feature") == "lung_ball" for ch in channels):
+        return "evidence_ball"
     return "evidence" if has_evidence(channels) else "bands" if channels else "mean"
 
 
