@@ -59,7 +59,7 @@ def not_called(card: dict[str, Any]) -> dict[str, str]:
     notes = _section(card).get("not_called")
     if not isinstance(notes, dict):
         return {}
-    return {str(k)[:MAX_NOTE]: str(v)[:MAX_NOTE] for k, v in notes.items() if isinstance(v, str)}
+    return {str(k): v[:MAX_NOTE] for k, v in notes.items() if isinstance(v, str)}
 
 
 def rule(card: dict[str, Any]) -> str | None:

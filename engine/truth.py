@@ -221,6 +221,18 @@ def read_truth(path: str | Path, volume) -> GroundTruth:
 
 # -- readouts --------------------------------------------------------------------------------
 
+def mask_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...] | None:
+    """The bounding box of a 3D mask's True voxels, ``pad`` voxels wider on every side
+    (clipped to the array); None for an empty mask."""
+    box = []
+    for axis in range(3):
+        hit = np.nonzero(mask.any(tuple(a for a in range(3) if a != axis)))[0]
+        if not len(hit):
+            return None
+        box.append(slice(max(0, int(hit[0]) - pad), min(mask.shape[axis], int(hit[-1]) + 1 + pad)))
+    return tuple(box)
+
+
 def mask_voxels(mask: np.ndarray) -> np.ndarray:
     """``np.argwhere(mask)`` (same rows, same order), searched only inside the mask's bounding
     box: a lesion fills a tiny part of the scan, and argwhere over the whole grid holds the
@@ -228,14 +240,10 @@ def mask_voxels(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, bool)
     if mask.ndim != 3:
         return np.argwhere(mask)
-    spans = []
-    for axis in range(3):
-        hit = np.nonzero(mask.any(tuple(a for a in range(3) if a != axis)))[0]
-        if not len(hit):
-            return np.zeros((0, 3), np.int64)
-        spans.append((int(hit[0]), int(hit[-1]) + 1))
-    box = tuple(slice(a, b) for a, b in spans)
-    return np.argwhere(mask[box]) + np.array([a for a, _ in spans], np.int64)
+    box = mask_box(mask)
+    if box is None:
+        return np.zeros((0, 3), np.int64)
+    return np.argwhere(mask[box]) + np.array([b.start for b in box], np.int64)
 
 
 def lesion_fraction(mask: np.ndarray, scan_affine: np.ndarray, map_affine: np.ndarray, map_shape) -> np.ndarray:

@@ -81,9 +81,8 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     else:
         maps = {m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods}
         bias = np.full(lg.shape, np.nan)
-    probs = calibration.probabilities(loaded.card if isinstance(loaded, LoadedModel) else None,
-                                      loaded.label_names if isinstance(loaded, LoadedModel) else [],
-                                      lg)
+    card, names = (loaded.card, loaded.label_names) if isinstance(loaded, LoadedModel) else (None, [])
+    probs = calibration.probabilities(card, names, lg)
     return CamOutput(logits=lg.astype(np.float32), probs=probs.astype(np.float32),
                      biases=bias.astype(np.float32), maps=maps, map_affine=aff,
                      methods_identical=same, path=path)

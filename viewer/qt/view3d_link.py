@@ -27,6 +27,7 @@ def with_truth(organ_map: np.ndarray, truth, max_dim: int) -> np.ndarray:
     view still gets a surface; the organ map itself when there is nothing to add."""
     from scipy import ndimage
 
+    from engine.truth import mask_box
     from viewer.render3d.data import block_factors
 
     masks = [m for name, m in truth.masks.items()
@@ -42,9 +43,9 @@ def with_truth(organ_map: np.ndarray, truth, max_dim: int) -> np.ndarray:
     # Dilate only the lesions' bounding box plus ``grow`` voxels (the furthest the cross-shaped
     # dilation reaches): the same result, but scipy's dilation holds the GIL, and on the whole
     # scan grid (7 M voxels for the demo) it stalled the GUI thread ~100 ms after each result.
-    ijk = np.nonzero(union.any((1, 2)))[0], np.nonzero(union.any((0, 2)))[0], np.nonzero(union.any((0, 1)))[0]
-    box = tuple(slice(max(0, int(a[0]) - grow), min(n, int(a[-1]) + grow + 1))
-                for a, n in zip(ijk, union.shape, strict=True))
+    box = mask_box(union, pad=grow)
+    if box is None:  # present lesions with empty masks: nothing to add
+        return out
     grown = ndimage.binary_dilation(union[box], iterations=grow)
     out[box][grown] = TRUTH_CODE
     return out
