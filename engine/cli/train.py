@@ -56,11 +56,12 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
-    p.add_argument("--channels", choices=training.CHANNEL_SETS, default="evidence",
+    p.add_argument("--channels", choices=training.CHANNEL_SETS, default="evidence_nodule",
                    help="model input: mean, max and HU-band fractions per block plus organ-gated "
-                        "evidence channels (evidence, default; engine.model.evidence; needs an "
-                        "organ map, which inference makes), the same plus a 4 mm blobness inside "
-                        "each lung (evidence_ball, experimental), the first four alone (bands, "
+                        "evidence channels (evidence; engine.model.evidence; needs an "
+                        "organ map, which inference makes), the same plus a multi-scale ball-ness "
+                        "read finer than the model grid inside each lung (evidence_nodule, "
+                        "default; engine.model.nodule_evidence), the first four alone (bands, "
                         "model 2.0) or the block mean alone (model 1.0)")
     p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
                    help="how channels reach the model grid: statistics over each model voxel's "

@@ -201,6 +201,7 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
         org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
                                 aff, shape)
     gate = org
+    exact = None if organs is None else (organs, organs_affine if organs_affine is not None else volume.affine)
     if org is None and has_evidence(prep.get("channels")):
         from engine.labels import ORGAN_CODES
         from engine.organs import segment  # what inference does for a scan without a map
@@ -209,8 +210,10 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
         for name, code in organ_codes.items():
             if name in ORGAN_CODES:
                 lut[ORGAN_CODES[name]] = code
-        gate = resample_labelmap(lut[segment(volume).labelmap], volume.affine, aff, shape)
-    x = np.rint(model_input_array(volume, aff, prep, gate, organ_codes) * 255).astype(np.uint8)
+        seg = lut[segment(volume).labelmap]
+        gate = resample_labelmap(seg, volume.affine, aff, shape)
+        exact = (seg, volume.affine)
+    x = np.rint(model_input_array(volume, aff, prep, gate, organ_codes, exact) * 255).astype(np.uint8)
     if org is None:
         return x, None, np.zeros((len(codes), *map_shape), np.uint8)
     return x, org, organ_cell_fractions(org, codes, map_shape)
@@ -281,6 +284,7 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
         return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
                                workers, log=log, spacing=spacing)
     from engine.model.footprint import FOOTPRINT_VERSION
+    from engine.model.nodule_evidence import NODULE_EVIDENCE_VERSION
     from engine.phantom.generate import GENERATOR_VERSION
 
     key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
@@ -288,7 +292,9 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
                       list(labels), organ_codes, list(spacing), GENERATOR_VERSION]
                      # (a trilinear card's key is unchanged, so its existing caches stay valid)
                      + ([prep["interpolation"]] if prep.get("interpolation", "trilinear") != "trilinear" else [])
-                     + ([FOOTPRINT_VERSION] if prep.get("interpolation") == "footprint" else []),
+                     + ([FOOTPRINT_VERSION] if prep.get("interpolation") == "footprint" else [])
+                     + ([NODULE_EVIDENCE_VERSION] if any(ch.get("feature") == "lung_nodule"
+                                                         for ch in prep.get("channels") or []) else []),
                      sort_keys=True)
     import hashlib
 

@@ -23,11 +23,9 @@ voxels >= 200 HU; the card must hold those three)::
     lung_blob         Hessian blobness of the mean HU (clipped to -1000..100) at 6 mm:
                       -largest eigenvalue, scaled by 1/300 HU and clipped   (a round solid
                       lesion, not a vessel: a tube has one eigenvalue near 0)
-    lung_ball         the same at 4 mm, gated by the organ itself, not dilated (experimental,
-                      ``ctcam train --channels evidence_ball``): on 100 validation phantoms
-                      its maximum inside the lung separates nodule cases at AUROC 0.73 / 0.73
-                      (lung_blob's: 0.64 / 0.69); the dilated gate lets the chest wall's and
-                      the heart border's curvature in (docs/training.md, "Model 3.1")
+    lung_nodule       multi-scale Hessian ball-ness read on a grid finer than the model's,
+                      inside the exact lung (not dilated): :mod:`engine.model.nodule_evidence`;
+                      computed from the scan itself, not from the channels above
 
 The organ is the map's ``organ_codes[organ]`` on the model grid, dilated by
 ``EVIDENCE_DILATE`` voxels per axis so a lesion on the organ's edge (a coronary calcification
@@ -43,9 +41,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-FEATURES = ("ground_glass", "lung_spot", "isolated_calcium", "lung_blob", "lung_ball")
-UNDILATED = ("lung_ball",)  # features gated by the organ itself
-BALL_SCALE_MM = 4.0
+FEATURES = ("ground_glass", "lung_spot", "isolated_calcium", "lung_blob", "lung_nodule")
+FROM_SCAN = ("lung_nodule",)  # read from the scan on a finer grid (engine.model.nodule_evidence)
 EVIDENCE_DILATE = (2, 2, 1)  # model voxels per axis (8, 8, 7.5 mm on the bundled grid)
 DARK_HU = -500.0
 BLOB_SCALE_MM = 6.0
@@ -142,7 +139,8 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
                       organ_codes: dict[str, int], hu_window: tuple[float, float],
                       spacing: tuple[float, float, float]) -> np.ndarray:
     """Fill the evidence entries of ``stats`` (C, X, Y, Z), whose other channels are computed
-    (windowed to [0, 1]); ``organs`` (X, Y, Z) the organ map on the model grid.  In place."""
+    (windowed to [0, 1]); ``organs`` (X, Y, Z) the organ map on the model grid.  In place.
+    Features in :data:`FROM_SCAN` are left to the caller (they need the scan itself)."""
     idx = _stat_index(channels)
     lo, hi = hu_window
     mean_hu = stats[idx["mean"]] * (hi - lo) + lo
@@ -152,16 +150,10 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
     inside = {ch["organ"]: ndimage.maximum_filter(organs == organ_codes[ch["organ"]], size=size,
                                                   mode="constant")
               for ch in channels if is_evidence(ch)}
-    exact = {ch["organ"]: organs == organ_codes[ch["organ"]]
-             for ch in channels if is_evidence(ch) and ch["feature"] in UNDILATED}
-
-    def gate(ch: dict[str, Any]) -> np.ndarray:
-        return exact[ch["organ"]] if ch["feature"] in UNDILATED else inside[ch["organ"]]
-
-    where = {f: np.zeros(organs.shape, bool) for f in ("lung_blob", "lung_ball")}
+    where = np.zeros(organs.shape, bool)
     for ch in channels:
-        if is_evidence(ch) and ch["feature"] in where:
-            where[ch["feature"]] |= gate(ch)
+        if is_evidence(ch) and ch["feature"] == "lung_blob":
+            where |= inside[ch["organ"]]
 
     def feature(name: str) -> np.ndarray:
         if name not in cache:
@@ -171,13 +163,11 @@ def evidence_channels(stats: np.ndarray, channels: list[dict[str, Any]], organs:
                 cache[name] = lung_spot(max_hu, mean_hu)
             elif name == "isolated_calcium":
                 cache[name] = isolated_calcium(stats[idx["bright"]])
-            elif name == "lung_ball":
-                cache[name] = lung_blob(mean_hu, spacing, where[name], BALL_SCALE_MM)
             else:
-                cache[name] = lung_blob(mean_hu, spacing, where[name])
+                cache[name] = lung_blob(mean_hu, spacing, where)
         return cache[name]
 
     for c, ch in enumerate(channels):
-        if is_evidence(ch):
-            stats[c] = feature(ch["feature"]) * gate(ch)
+        if is_evidence(ch) and ch["feature"] not in FROM_SCAN:
+            stats[c] = feature(ch["feature"]) * inside[ch["organ"]]
     return stats

@@ -50,7 +50,8 @@ import torch
 from scipy import ndimage
 
 from engine.model.errors import PreprocessError
-from engine.model.evidence import evidence_channels, has_evidence, is_evidence
+from engine.model.evidence import FROM_SCAN, evidence_channels, has_evidence, is_evidence
+from engine.model.nodule_evidence import nodule_evidence
 from engine.model.footprint import footprint_applies, footprint_stats
 from engine.volume import CTVolume
 
@@ -175,11 +176,14 @@ def block_factors(volume: CTVolume, prep: dict[str, Any]) -> tuple[int, int, int
 
 def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any],
                    organs: np.ndarray | None = None,
-                   organ_codes: dict[str, int] | None = None) -> np.ndarray:
+                   organ_codes: dict[str, int] | None = None,
+                   exact_organs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The card's channels on the model grid, (C, X, Y, Z) float32 in [0, 1], not centred.
 
     ``organs``: the organ map on the model grid, needed by evidence channels
-    (:mod:`engine.model.evidence`) and ignored otherwise."""
+    (:mod:`engine.model.evidence`) and ignored otherwise.  ``exact_organs``: the same map on
+    its own grid, (labels, affine), read by the channels computed on a finer grid
+    (``lung_nodule``); without it they read ``organs``."""
     channels = prep["channels"]
     if has_evidence(channels):
         if organs is None or organ_codes is None:
@@ -190,8 +194,20 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
         out = np.zeros((len(channels), *organs.shape), dtype=np.float32)
         out[base] = input_channels(volume, model_affine, dict(prep, channels=[channels[i] for i in base]))
         spacing = tuple(float(v) for v in prep["spacing_mm"])
-        return evidence_channels(out, channels, organs, organ_codes,
-                                 tuple(float(v) for v in prep["hu_window"]), spacing)  # type: ignore[arg-type]
+        evidence_channels(out, channels, organs, organ_codes,
+                          tuple(float(v) for v in prep["hu_window"]), spacing)  # type: ignore[arg-type]
+        fine = [i for i, ch in enumerate(channels) if is_evidence(ch) and ch["feature"] in FROM_SCAN]
+        if fine:
+            labels, labels_affine = exact_organs if exact_organs is not None else (organs, model_affine)
+            labels = np.ascontiguousarray(labels, dtype=np.uint8)
+            outside = float(prep.get("outside_hu", -1000.0))
+            ev = nodule_evidence(
+                lambda a, s: sample_on_grid(volume.hu, volume.affine, a, s, order=1, cval=outside),
+                lambda a, s: sample_on_grid(labels, labels_affine, a, s, order=0, cval=0, output=np.uint8),
+                organs, organ_codes, sorted({channels[i]["organ"] for i in fine}), model_affine)
+            for i in fine:
+                out[i] = ev[channels[i]["organ"]]
+        return out
     shape = tuple(int(s) for s in prep["shape"])
     outside = float(prep.get("outside_hu", -1000.0))
     if prep.get("interpolation") == "footprint" and footprint_applies(volume, model_affine):
@@ -224,11 +240,13 @@ def window(hu: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
 
 def model_input_array(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, Any],
                       organs: np.ndarray | None = None,
-                      organ_codes: dict[str, int] | None = None) -> np.ndarray:
+                      organ_codes: dict[str, int] | None = None,
+                      exact_organs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(C, X, Y, Z) with ``channels``, else (X, Y, Z); float32 in [0, 1], not centred.
-    ``organs`` on the model grid (evidence channels only)."""
+    ``organs`` on the model grid, ``exact_organs`` (labels, affine) on their own (evidence
+    channels only; :func:`input_channels`)."""
     if prep.get("channels"):
-        return input_channels(volume, model_affine, prep, organs, organ_codes)
+        return input_channels(volume, model_affine, prep, organs, organ_codes, exact_organs)
     return input_channels(volume, model_affine, dict(prep, channels=[{"stat": "mean"}]))[0]
 
 
@@ -255,7 +273,8 @@ def preprocess(volume: CTVolume, card: dict[str, Any],
         raise PreprocessError(f"organ map shape {organs.shape} differs from the scan's {volume.shape}")
     if organs is not None and has_evidence(prep.get("channels")):  # only such inputs read it
         org = resample_labelmap(organs, volume.affine, model_affine, tuple(int(s) for s in prep["shape"]))
-    x = model_input_array(volume, model_affine, prep, org, card.get("organ_codes"))
+    x = model_input_array(volume, model_affine, prep, org, card.get("organ_codes"),
+                          None if org is None else (organs, volume.affine))
     x -= channel_means(prep, x.ndim)
     return torch.from_numpy(x)[None], model_affine
 

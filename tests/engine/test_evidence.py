@@ -117,22 +117,3 @@ def test_the_card_checks_evidence_channels():
     no_base = dict(PREP, channels=list(EVIDENCE_CHANNELS), mean=[0.0] * len(EVIDENCE_CHANNELS))
     assert "need mean, max" in " ".join(input_problems({"in_channels": len(EVIDENCE_CHANNELS)},
                                                        no_base, set(CODES)))
-
-
-def test_lung_ball_is_gated_by_the_lung_itself_and_the_channel_set_round_trips():
-    from engine.train import channel_set_name
-
-    chans = channel_set("evidence_ball")
-    assert chans[:len(CHANNELS)] == CHANNELS and channel_set_name(chans) == "evidence_ball"
-    assert channel_set_name(CHANNELS) == "evidence"
-    card = {"preprocessing": dict(PREP, channels=chans, mean=[0.0] * len(chans)), "organ_codes": CODES}
-    hu, org = _chest()
-    hu[8:20, 18:30, 12:24] = 40  # a 12 mm solid ball in the right lung
-    hu[28:32, 18:30, 12:24] = 40  # and a solid rim at the lung's edge, against the heart
-    x = preprocess(CTVolume(hu, np.diag([1.0, 1.0, 1.0, 1.0])), card, org)[0][0].numpy()
-    ball = x[chans.index({"stat": "evidence", "feature": "lung_ball", "organ": "right_lung"})]
-    assert ball.max() > 0.1 and np.unravel_index(ball.argmax(), ball.shape)[0] in (2, 3, 4)
-    assert ball[8:].max() == 0.0  # beyond the right lung (i >= 32 mm): nothing, even beside it
-    assert x[chans.index({"stat": "evidence", "feature": "lung_ball", "organ": "left_lung"})].max() == 0.0
-    # the existing channels are the same with or without the new ones
-    np.testing.assert_array_equal(x[:len(CHANNELS)], _run(hu, org))
