@@ -161,18 +161,27 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
         if lm.label_names != first.label_names:
             raise CTCamError(f"model {k!r} ({lm.card_path}) has other labels than {first.card_path}.")
     labels = first.label_names
-    m = first.model
-    map_shape = (*m.feature_shape[1:], m.n_groups)
     codes = first.card["organ_codes"]
-    t0 = time.perf_counter()
-    cells = cache_cell_shape(prep["shape"], map_shape)  # the cache training uses too
-    test = cached_phantom_dataset(cache, "test", n_cases, prep, cells, labels, codes,
-                                  keep_organs=True, workers=workers, log=log)
-    val = cached_phantom_dataset(cache, "val", n_val, prep, cells, labels, codes,
-                                 keep_organs=True, workers=workers, log=log)
-    for ds in (test, val):
-        ds.pool_to(map_shape)
-    log(f"data ready in {time.perf_counter() - t0:.0f} s")
+    datasets: dict[str, tuple[ArrayDataset, ArrayDataset]] = {}
+
+    def data_for(lm) -> tuple[ArrayDataset, ArrayDataset]:
+        """The test and validation phantoms as this model's input (models may differ in their
+        channels: each distinct input is built, or read from the cache, once)."""
+        p = lm.card["preprocessing"]
+        map_shape = (*lm.model.feature_shape[1:], lm.model.n_groups)
+        key = json.dumps([p.get("channels"), p.get("interpolation"), list(map_shape)], sort_keys=True)
+        if key not in datasets:
+            t0 = time.perf_counter()
+            cells = cache_cell_shape(p["shape"], map_shape)  # the cache training uses too
+            pair = tuple(cached_phantom_dataset(cache, split, n, p, cells, labels, codes,
+                                                keep_organs=True, workers=workers, log=log)
+                         for split, n in (("test", n_cases), ("val", n_val)))
+            for ds in pair:
+                ds.pool_to(map_shape)
+            log(f"data ready in {time.perf_counter() - t0:.0f} s")
+            datasets[key] = pair  # type: ignore[assignment]
+        return datasets[key]
+
     result: dict[str, Any] = {"n_cases": int(n_cases), "models": {}}
     extra: dict[str, Any] = {}
     out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +198,7 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
                                              for m, t in extra[name]["thresholds"].items()}
                 log(f"{name}: reused {partial}")
                 continue
+        test, val = data_for(lm)
         logits, loc_test = score_model(lm, test)
         logits_val, loc_val = score_model(lm, val)
         aucs = auroc_per_label(test.y, logits)

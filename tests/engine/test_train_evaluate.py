@@ -15,12 +15,27 @@ PREP = {"shape": [32, 32, 12], "spacing_mm": [12.0, 12.0, 30.0], "hu_window": [-
         "mean": 0.18, "centre": "body"}
 
 
-def _tiny(tmp_path, name, seed):
+def _tiny(tmp_path, name, seed, prep=PREP):
     torch.manual_seed(seed)
-    net = AxialNet(len(LABELS), PREP["shape"], stem_width=4, widths=(4, 8), strides=(1, 2),
-                   reduce_widths=(4,)).eval()
-    card = new_card(net, LABELS, ORGAN_CODES, PREP, training={"mask_loss": name == "mask"})
+    n_in = len(prep.get("channels") or [None])
+    net = AxialNet(len(LABELS), prep["shape"], stem_width=4, widths=(4, 8), strides=(1, 2),
+                   reduce_widths=(4,), in_channels=n_in).eval()
+    card = new_card(net, LABELS, ORGAN_CODES, prep, training={"mask_loss": name == "mask"})
     return save_model(net, card, tmp_path / name)
+
+
+def test_evaluate_gives_each_model_its_own_input_channels(tmp_path):
+    """A base model with the block mean alone and a mask model with two channels (as base 3.0
+    and mask 3.2 differ in their evidence channels): each is scored on its own input."""
+    torch.set_num_threads(1)
+    two = dict(PREP, channels=[{"stat": "mean"}, {"stat": "max"}], mean=[0.18, 0.3])
+    models = {"base": _tiny(tmp_path, "base", 0), "mask": _tiny(tmp_path, "mask", 1, two)}
+    logs: list[str] = []
+    result = evaluate(models, tmp_path / "eval", n_cases=4, n_val=2, cache=str(tmp_path / "cache"),
+                      workers=1, device="cpu", log=logs.append)
+    assert set(result["models"]) == {"base", "mask"}
+    assert sum(m.startswith("data ready") for m in logs) == 2  # one input per distinct card input
+    assert len({p.parent.name for p in (tmp_path / "cache").rglob("*-organs.npz")}) == 4
 
 
 def test_evaluate_writes_the_documented_json_shape(tmp_path):
