@@ -68,36 +68,50 @@ def symmetric_eigenvalues(xx, yy, zz, xy, xz, yz) -> tuple[np.ndarray, np.ndarra
     return lo, 3.0 * q - hi - lo, hi
 
 
+def _one_scale(v: np.ndarray, sel: np.ndarray, spacing: tuple[float, float, float], s: float) -> np.ndarray:
+    """Ball-ness at scale ``s`` mm at the voxels ``sel`` (1-D, in ``sel`` order)."""
+    sig = tuple(s / float(d) for d in spacing)
+    h = {}
+    if s >= DIFFERENCES_FROM_MM:  # smooth once, then central differences (cheaper)
+        g = ndimage.gaussian_filter(v, sig, mode="nearest")
+        grads = np.gradient(g, *spacing)
+        for i in range(3):
+            for j in range(i, 3):
+                h[i, j] = np.gradient(grads[i], spacing[j], axis=j)[sel]
+    else:  # Gaussian derivatives: differences lose small balls at sigma ~ 1 voxel
+        for i in range(3):
+            for j in range(i, 3):
+                order = [0, 0, 0]
+                order[i] += 1
+                order[j] += 1
+                h[i, j] = ndimage.gaussian_filter(v, sig, order=order, mode="nearest")[sel] / (
+                    spacing[i] * spacing[j])
+    e0, _, e2 = symmetric_eigenvalues(h[0, 0], h[1, 1], h[2, 2], h[0, 1], h[0, 2], h[1, 2])
+    l1 = np.maximum(-e2, 0.0) * (s * s)
+    l3 = np.maximum(-e0, 1e-6) * (s * s)
+    return l1 * np.minimum(l1 / l3, 1.0)
+
+
 def ballness(hu: np.ndarray, spacing: tuple[float, float, float], where: np.ndarray,
-             scales_mm: tuple[float, ...] = NODULE_SCALES_MM) -> np.ndarray:
-    """Multi-scale ball-ness (module docstring) per voxel of ``hu``; 0 where ``where`` is False."""
+             scales_mm: tuple[float, ...] = NODULE_SCALES_MM, threads: int = 2) -> np.ndarray:
+    """Multi-scale ball-ness (module docstring) per voxel of ``hu``; 0 where ``where`` is False.
+    The scales run in ``threads`` threads (scipy's filters release the GIL for part of their
+    work); the result does not depend on it."""
     v = np.clip(np.asarray(hu, dtype=np.float32), -1000.0, 100.0)
     sel = np.asarray(where, bool) & ~ndimage.maximum_filter(hu >= CALCIUM_HU, size=5)
     out = np.zeros(v.shape, np.float32)
     if not sel.any():
         return out
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="ctcam-ballness") as pool:
+            per_scale = list(pool.map(lambda s: _one_scale(v, sel, spacing, s), scales_mm))
+    else:
+        per_scale = [_one_scale(v, sel, spacing, s) for s in scales_mm]
     best = np.zeros(int(sel.sum()), np.float32)
-    for s in scales_mm:
-        sig = tuple(s / float(d) for d in spacing)
-        h = {}
-        if s >= DIFFERENCES_FROM_MM:  # smooth once, then central differences (cheaper)
-            g = ndimage.gaussian_filter(v, sig, mode="nearest")
-            grads = np.gradient(g, *spacing)
-            for i in range(3):
-                for j in range(i, 3):
-                    h[i, j] = np.gradient(grads[i], spacing[j], axis=j)[sel]
-        else:  # Gaussian derivatives: differences lose small balls at sigma ~ 1 voxel
-            for i in range(3):
-                for j in range(i, 3):
-                    order = [0, 0, 0]
-                    order[i] += 1
-                    order[j] += 1
-                    h[i, j] = ndimage.gaussian_filter(v, sig, order=order, mode="nearest")[sel] / (
-                        spacing[i] * spacing[j])
-        e0, _, e2 = symmetric_eigenvalues(h[0, 0], h[1, 1], h[2, 2], h[0, 1], h[0, 2], h[1, 2])
-        l1 = np.maximum(-e2, 0.0) * (s * s)
-        l3 = np.maximum(-e0, 1e-6) * (s * s)
-        np.maximum(best, l1 * np.minimum(l1 / l3, 1.0), out=best)
+    for b in per_scale:
+        np.maximum(best, b, out=best)
     out[sel] = best
     return out
 

@@ -60,6 +60,7 @@ def test_a_ball_is_a_ball_a_tube_is_not_and_a_calcified_ball_is_left_out():
     calcified = np.where(_ball(shape, centre, 2.5), 700, -850).astype(np.float32)
     assert ballness(calcified, sp, where).max() == 0.0  # a granuloma, not a nodule
     assert ballness(ball, sp, np.zeros(shape, bool)).max() == 0.0
+    np.testing.assert_array_equal(ballness(ball, sp, where, threads=1), b)  # threads change nothing
 
 
 def test_the_fine_grid_subdivides_each_model_voxel():
