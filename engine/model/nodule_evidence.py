@@ -12,6 +12,8 @@ mm on the bundled grid), 200 validation phantoms, the case's maximum inside the 
     the ball ratio, maximum over the scales 2, 3, 4 and 5 mm      0.93 (0.98 without a mass,
                                                                   consolidation or atelectasis
                                                                   in that lung)
+    the same as shipped (resampled onto the fine grid,            0.90 (0.96)
+    differences from 4 mm)
 
 Feature, per fine voxel: HU clipped to -1000..100; its Hessian H at scale s mm (Gaussian
 derivatives of sigma s; from 4 mm on, central differences of the volume smoothed by s, which
@@ -54,7 +56,8 @@ def fine_affine(model_affine: np.ndarray, factors: tuple[int, int, int] = FINE_F
 def symmetric_eigenvalues(xx, yy, zz, xy, xz, yz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eigenvalues (ascending) of the symmetric 3 x 3 matrices given by their six entries
     (arrays of one shape), in closed form (trigonometric solution of the characteristic
-    cubic); equal to ``numpy.linalg.eigvalsh`` to float32 rounding, about 20x faster."""
+    cubic); equal to ``numpy.linalg.eigvalsh`` to float32 rounding, 12x faster (1 M
+    matrices: 0.06 s against 0.74 s)."""
     q = (xx + yy + zz) / 3.0
     p1 = xy * xy + xz * xz + yz * yz
     a, b, c = xx - q, yy - q, zz - q
