@@ -40,6 +40,7 @@ NODULE_SCALES_MM = (2.0, 3.0, 4.0, 5.0)
 NODULE_UNIT = 250.0  # HU (scale-normalised curvature) read as 1
 CALCIUM_HU = 300.0
 DIFFERENCES_FROM_MM = 4.0  # scales from here on: differences of the smoothed volume
+BALLNESS_THREADS = 2
 _MARGIN = 3.0  # sigmas of the largest scale around the lungs' box
 
 
@@ -96,10 +97,11 @@ def _one_scale(v: np.ndarray, sel: np.ndarray, spacing: tuple[float, float, floa
 
 
 def ballness(hu: np.ndarray, spacing: tuple[float, float, float], where: np.ndarray,
-             scales_mm: tuple[float, ...] = NODULE_SCALES_MM, threads: int = 2) -> np.ndarray:
+             scales_mm: tuple[float, ...] = NODULE_SCALES_MM, threads: int | None = None) -> np.ndarray:
     """Multi-scale ball-ness (module docstring) per voxel of ``hu``; 0 where ``where`` is False.
-    The scales run in ``threads`` threads (scipy's filters release the GIL for part of their
-    work); the result does not depend on it."""
+    The scales run in ``threads`` threads (default :data:`BALLNESS_THREADS`; scipy's filters
+    release the GIL for part of their work); the result does not depend on it."""
+    threads = BALLNESS_THREADS if threads is None else threads
     v = np.clip(np.asarray(hu, dtype=np.float32), -1000.0, 100.0)
     sel = np.asarray(where, bool) & ~ndimage.maximum_filter(hu >= CALCIUM_HU, size=5)
     out = np.zeros(v.shape, np.float32)
