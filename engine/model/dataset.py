@@ -197,11 +197,11 @@ def case_arrays(volume: CTVolume, organs: np.ndarray | None, organs_affine: np.n
     codes = list(organ_codes.values())
     aff = model_grid_affine(volume, prep)
     org = None
+    exact = None  # the organ map on its own grid (channels read finer than the model grid)
     if organs is not None:
-        org = resample_labelmap(organs, organs_affine if organs_affine is not None else volume.affine,
-                                aff, shape)
+        exact = (organs, organs_affine if organs_affine is not None else volume.affine)
+        org = resample_labelmap(*exact, aff, shape)
     gate = org
-    exact = None if organs is None else (organs, organs_affine if organs_affine is not None else volume.affine)
     if org is None and has_evidence(prep.get("channels")):
         from engine.labels import ORGAN_CODES
         from engine.organs import segment  # what inference does for a scan without a map

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from engine.truth import mask_box
+
 NODULE_EVIDENCE_VERSION = 1  # in the training cache's key: change it when the feature changes
 FINE_FACTORS = (2, 2, 3)  # fine voxels per model voxel along each axis
 NODULE_SCALES_MM = (2.0, 3.0, 4.0, 5.0)
@@ -124,14 +126,12 @@ def ballness(hu: np.ndarray, spacing: tuple[float, float, float], where: np.ndar
 def _lung_box(organs_model: np.ndarray, codes: list[int], shape: tuple[int, int, int],
               spacing_fine: tuple[float, float, float]) -> tuple[slice, ...] | None:
     """The fine-grid box around the organs (model-grid map) with room for the filters."""
-    on = np.isin(organs_model, codes)
-    if not on.any():
+    box = mask_box(np.isin(organs_model, codes))
+    if box is None:
         return None
-    idx = np.argwhere(on)
-    lo, hi = idx.min(0), idx.max(0) + 1
     pad = [int(np.ceil(_MARGIN * max(NODULE_SCALES_MM) / s)) for s in spacing_fine]
-    return tuple(slice(max(int(a) * f - p, 0), min(int(b) * f + p, n * f))
-                 for a, b, f, p, n in zip(lo, hi, FINE_FACTORS, pad, shape))
+    return tuple(slice(max(b.start * f - p, 0), min(b.stop * f + p, n * f))
+                 for b, f, p, n in zip(box, FINE_FACTORS, pad, shape))
 
 
 def nodule_evidence(sample, organ_sample, organs_model: np.ndarray, organ_codes: dict[str, int],

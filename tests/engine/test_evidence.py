@@ -24,10 +24,10 @@ def _index(feature, organ):
     return CHANNELS.index({"stat": "evidence", "feature": feature, "organ": organ})
 
 
-def _chest():
-    """80 x 48 x 36 mm at 1 mm: right lung (i < 32) and left lung (i >= 48) at -850 HU, heart
-    between them at 40 HU; the organ map says so."""
-    hu = np.full((80, 48, 36), -850, np.int16)
+def _chest(depth: int = 36):
+    """80 x 48 x ``depth`` mm at 1 mm: right lung (i < 32) and left lung (i >= 48) at -850 HU,
+    heart between them at 40 HU; the organ map says so."""
+    hu = np.full((80, 48, depth), -850, np.int16)
     org = np.zeros(hu.shape, np.uint8)
     org[:32] = 1
     org[32:48] = 2

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+from test_evidence import CODES, _chest
+from test_evidence import PREP as EVIDENCE_PREP
 
 from engine.model import preprocess
 from engine.model.nodule_evidence import ballness, fine_affine, symmetric_eigenvalues
 from engine.train import channel_set, channel_set_name
 from engine.volume import CTVolume
 
-CODES = {"right_lung": 1, "heart": 2, "left_lung": 3}
 CHANNELS = channel_set("evidence_nodule")
-PREP = {"shape": [20, 12, 8], "spacing_mm": [4.0, 4.0, 6.0], "hu_window": [-1000, 800],
-        "mean": [0.0] * len(CHANNELS), "centre": "volume", "outside_hu": -1000,
-        "channels": CHANNELS, "interpolation": "footprint"}
+PREP = dict(EVIDENCE_PREP, shape=[20, 12, 8], channels=CHANNELS, mean=[0.0] * len(CHANNELS))
 CARD = {"preprocessing": PREP, "organ_codes": CODES}
 
 
 def _nodule_channel(x, organ):
     return x[CHANNELS.index({"stat": "evidence", "feature": "lung_nodule", "organ": organ})]
-
-
-def _chest():
-    """80 x 48 x 48 mm at 1 mm: right lung (i < 32), heart, left lung (i >= 48)."""
-    hu = np.full((80, 48, 48), -850, np.int16)
-    org = np.zeros(hu.shape, np.uint8)
-    org[:32], org[32:48], org[48:] = 1, 2, 3
-    hu[32:48] = 40
-    return hu, org
 
 
 def _ball(shape, centre, r):
@@ -76,7 +66,7 @@ def test_the_fine_grid_subdivides_each_model_voxel():
 def test_a_nodule_lights_its_own_lungs_channel_at_its_model_voxel():
     assert channel_set_name(CHANNELS) == "evidence_nodule"
     assert channel_set_name(channel_set("evidence")) == "evidence"
-    hu, org = _chest()
+    hu, org = _chest(48)
     hu[_ball(hu.shape, (14, 22, 24), 5)] = 30  # a 10 mm nodule in the right lung
     hu[:, :, :3] = 40  # a soft-tissue floor under both lungs (the edge is no ball)
     vol = CTVolume(hu, np.eye(4))
