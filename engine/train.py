@@ -81,7 +81,10 @@ EVIDENCE_CHANNELS: list[dict[str, Any]] = [
 # ``--channels evidence_nodule``: + multi-scale ball-ness read finer than the model grid.
 NODULE_CHANNELS: list[dict[str, Any]] = [
     {"stat": "evidence", "feature": "lung_nodule", "organ": o} for o in ("right_lung", "left_lung")]
-CHANNEL_SETS = ("evidence_nodule", "evidence", "bands", "mean")
+# ``--channels evidence_bronchogram``: + air enclosed by solid lung, read on the same grid.
+BRONCHOGRAM_CHANNELS: list[dict[str, Any]] = [
+    {"stat": "evidence", "feature": "lung_bronchogram", "organ": o} for o in ("right_lung", "left_lung")]
+CHANNEL_SETS = ("evidence_bronchogram", "evidence_nodule", "evidence", "bands", "mean")
 
 
 def channel_set(name: str) -> list[dict[str, Any]]:
@@ -92,11 +95,14 @@ def channel_set(name: str) -> list[dict[str, Any]]:
     if name == "bands":
         return base
     return base + [dict(c) for c in EVIDENCE_CHANNELS] + (
-        [dict(c) for c in NODULE_CHANNELS] if name == "evidence_nodule" else [])
+        [dict(c) for c in NODULE_CHANNELS] if name in ("evidence_nodule", "evidence_bronchogram") else []) + (
+        [dict(c) for c in BRONCHOGRAM_CHANNELS] if name == "evidence_bronchogram" else [])
 
 
 def channel_set_name(channels: list[dict[str, Any]]) -> str:
     """The ``--channels`` name of a channel list (inverse of :func:`channel_set`)."""
+    if any(ch.get("feature") == "lung_bronchogram" for ch in channels):
+        return "evidence_bronchogram"
     if any(ch.get("feature") == "lung_nodule" for ch in channels):
         return "evidence_nodule"
     return "evidence" if has_evidence(channels) else "bands" if channels else "mean"
@@ -131,7 +137,7 @@ class TrainConfig:
     # leading input channels the backbone sees; None: all but the evidence channels (those
     # reach the head through the input maxima)
     backbone_channels: int | None = None
-    channels: list[dict[str, Any]] = field(default_factory=lambda: channel_set("evidence_nodule"))
+    channels: list[dict[str, Any]] = field(default_factory=lambda: channel_set("evidence_bronchogram"))
     pooling: str = "lse"
     temperature: float = 1.0  # of the log-sum-exp pooling
     lesion_balanced: bool = False  # lesion loss: mean over lesion cells + mean over the others
@@ -141,7 +147,7 @@ class TrainConfig:
     interpolation: str = DEFAULT_PREPROCESSING["interpolation"]  # footprint: each model voxel's own scan voxels
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
-    version: str = "3.2"  # of the model card: 3 = organ-gated evidence channels + input maxima;
+    version: str = "3.3"  # of the model card: 3 = organ-gated evidence channels + input maxima;
     # 3.1 = mask loss on the positive evidence outside the organ; 3.2 = + nodule evidence
     cache: str | None = None
     workers: int = 1

@@ -56,12 +56,14 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
-    p.add_argument("--channels", choices=training.CHANNEL_SETS, default="evidence_nodule",
+    p.add_argument("--channels", choices=training.CHANNEL_SETS, default="evidence_bronchogram",
                    help="model input: mean, max and HU-band fractions per block plus organ-gated "
                         "evidence channels (evidence; engine.model.evidence; needs an "
                         "organ map, which inference makes), the same plus a multi-scale ball-ness "
-                        "read finer than the model grid inside each lung (evidence_nodule, "
-                        "default; engine.model.nodule_evidence), the first four alone (bands, "
+                        "read finer than the model grid inside each lung (evidence_nodule; "
+                        "engine.model.nodule_evidence), the same plus air enclosed by solid "
+                        "lung read on that grid (evidence_bronchogram, default; "
+                        "engine.model.bronchogram_evidence), the first four alone (bands, "
                         "model 2.0) or the block mean alone (model 1.0)")
     p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
                    help="how channels reach the model grid: statistics over each model voxel's "

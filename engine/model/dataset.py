@@ -284,17 +284,19 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
         return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
                                workers, log=log, spacing=spacing)
     from engine.model.footprint import FOOTPRINT_VERSION
+    from engine.model.bronchogram_evidence import BRONCHOGRAM_EVIDENCE_VERSION
     from engine.model.nodule_evidence import NODULE_EVIDENCE_VERSION
     from engine.phantom.generate import GENERATOR_VERSION
 
+    features = {ch.get("feature") for ch in prep.get("channels") or []}
     key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
                       prep.get("centre", "body"), prep.get("channels"), list(map_shape),
                       list(labels), organ_codes, list(spacing), GENERATOR_VERSION]
                      # (a trilinear card's key is unchanged, so its existing caches stay valid)
                      + ([prep["interpolation"]] if prep.get("interpolation", "trilinear") != "trilinear" else [])
                      + ([FOOTPRINT_VERSION] if prep.get("interpolation") == "footprint" else [])
-                     + ([NODULE_EVIDENCE_VERSION] if any(ch.get("feature") == "lung_nodule"
-                                                         for ch in prep.get("channels") or []) else []),
+                     + ([NODULE_EVIDENCE_VERSION] if "lung_nodule" in features else [])
+                     + ([["bronchogram", BRONCHOGRAM_EVIDENCE_VERSION]] if "lung_bronchogram" in features else []),
                      sort_keys=True)
     import hashlib
 

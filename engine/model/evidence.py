@@ -26,6 +26,8 @@ voxels >= 200 HU; the card must hold those three)::
     lung_nodule       multi-scale Hessian ball-ness read on a grid finer than the model's,
                       inside the exact lung (not dilated): :mod:`engine.model.nodule_evidence`;
                       computed from the scan itself, not from the channels above
+    lung_bronchogram  air enclosed by solid lung, read on the same finer grid inside the
+                      exact lung: :mod:`engine.model.bronchogram_evidence`
 
 The organ is the map's ``organ_codes[organ]`` on the model grid, dilated by
 ``EVIDENCE_DILATE`` voxels per axis so a lesion on the organ's edge (a coronary calcification
@@ -41,8 +43,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-FEATURES = ("ground_glass", "lung_spot", "isolated_calcium", "lung_blob", "lung_nodule")
-FROM_SCAN = ("lung_nodule",)  # read from the scan on a finer grid (engine.model.nodule_evidence)
+FEATURES = ("ground_glass", "lung_spot", "isolated_calcium", "lung_blob", "lung_nodule",
+            "lung_bronchogram")
+FROM_SCAN = ("lung_nodule", "lung_bronchogram")  # read from the scan on a finer grid (engine.model.fine_evidence)
 EVIDENCE_DILATE = (2, 2, 1)  # model voxels per axis (8, 8, 7.5 mm on the bundled grid)
 DARK_HU = -500.0
 BLOB_SCALE_MM = 6.0

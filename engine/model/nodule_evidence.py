@@ -26,7 +26,7 @@ a vessel's branching node two large and one smaller, so::
 maximum over the scales, zero where a voxel within 2 fine voxels reaches 300 HU (a calcified
 granuloma is the same ball after the clip), zero outside the lung (the exact organ map
 resampled to the fine grid), then the maximum over each model voxel's fine voxels, divided
-by ``NODULE_UNIT`` and clipped to [0, 1].
+by ``NODULE_UNIT`` and clipped to [0, 1] (:func:`engine.model.fine_evidence.fine_evidence`).
 """
 
 from __future__ import annotations
@@ -34,26 +34,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from engine.truth import mask_box
-
 NODULE_EVIDENCE_VERSION = 1  # in the training cache's key: change it when the feature changes
-FINE_FACTORS = (2, 2, 3)  # fine voxels per model voxel along each axis
 NODULE_SCALES_MM = (2.0, 3.0, 4.0, 5.0)
 NODULE_UNIT = 250.0  # HU (scale-normalised curvature) read as 1
 CALCIUM_HU = 300.0
 DIFFERENCES_FROM_MM = 4.0  # scales from here on: differences of the smoothed volume
 BALLNESS_THREADS = 2
-_MARGIN = 3.0  # sigmas of the largest scale around the lungs' box
-
-
-def fine_affine(model_affine: np.ndarray, factors: tuple[int, int, int] = FINE_FACTORS) -> np.ndarray:
-    """The fine grid subdividing each model voxel into ``factors`` voxels (same extent):
-    fine index a sits at model index (a + 1/2) / f - 1/2."""
-    f = np.asarray(factors, dtype=np.float64)
-    t = np.eye(4)
-    t[:3, :3] = np.diag(1.0 / f)
-    t[:3, 3] = 0.5 / f - 0.5
-    return np.asarray(model_affine, dtype=np.float64) @ t
 
 
 def symmetric_eigenvalues(xx, yy, zz, xy, xz, yz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,53 +106,4 @@ def ballness(hu: np.ndarray, spacing: tuple[float, float, float], where: np.ndar
     for b in per_scale:
         np.maximum(best, b, out=best)
     out[sel] = best
-    return out
-
-
-def _lung_box(organs_model: np.ndarray, codes: list[int], shape: tuple[int, int, int],
-              spacing_fine: tuple[float, float, float]) -> tuple[slice, ...] | None:
-    """The fine-grid box around the organs (model-grid map) with room for the filters."""
-    box = mask_box(np.isin(organs_model, codes))
-    if box is None:
-        return None
-    pad = [int(np.ceil(_MARGIN * max(NODULE_SCALES_MM) / s)) for s in spacing_fine]
-    return tuple(slice(max(b.start * f - p, 0), min(b.stop * f + p, n * f))
-                 for b, f, p, n in zip(box, FINE_FACTORS, pad, shape))
-
-
-def nodule_evidence(sample, organ_sample, organs_model: np.ndarray, organ_codes: dict[str, int],
-                    organs: list[str], model_affine: np.ndarray) -> dict[str, np.ndarray]:
-    """{organ: (X, Y, Z) float32 in [0, 1]} on the model grid.
-
-    ``sample(affine, shape)`` returns the scan's HU on a grid (trilinear, air outside);
-    ``organ_sample(affine, shape)`` the organ map on it (nearest) — the exact map, not the
-    model-grid one, so the lung's edge is where the scan has it; ``organs_model`` (the model-
-    grid organ map) only bounds the work."""
-    shape = organs_model.shape
-    fine = fine_affine(model_affine)
-    spacing = tuple(float(np.linalg.norm(fine[:3, a])) for a in range(3))
-    codes = [int(organ_codes[o]) for o in organs]
-    out = {o: np.zeros(shape, np.float32) for o in organs}
-    box = _lung_box(organs_model, codes, shape, spacing)  # type: ignore[arg-type]
-    if box is None:
-        return out
-    sub = fine.copy()
-    sub[:3, 3] = fine[:3, :3] @ np.array([b.start for b in box], float) + fine[:3, 3]
-    sub_shape = tuple(b.stop - b.start for b in box)
-    hu = sample(sub, sub_shape)
-    org = organ_sample(sub, sub_shape)
-    full = ballness(hu, spacing, np.isin(org, codes))  # type: ignore[arg-type]
-    # back to model voxels: the maximum over each one's fine voxels
-    m0 = [b.start // f for b, f in zip(box, FINE_FACTORS)]
-    m1 = [-(-b.stop // f) for b, f in zip(box, FINE_FACTORS)]
-    pad = np.zeros(tuple((b - a) * f for a, b, f in zip(m0, m1, FINE_FACTORS)), np.float32)
-    padded_org = np.zeros(pad.shape, np.uint8)
-    off = [b.start - a * f for b, a, f in zip(box, m0, FINE_FACTORS)]
-    region = tuple(slice(o, o + n) for o, n in zip(off, sub_shape))
-    pad[region] = full
-    padded_org[region] = org
-    blocks = (m1[0] - m0[0], FINE_FACTORS[0], m1[1] - m0[1], FINE_FACTORS[1], m1[2] - m0[2], FINE_FACTORS[2])
-    for o, code in zip(organs, codes):
-        v = np.where(padded_org == code, pad, 0.0).reshape(blocks).max(axis=(1, 3, 5))
-        out[o][m0[0]:m1[0], m0[1]:m1[1], m0[2]:m1[2]] = np.clip(v / NODULE_UNIT, 0.0, 1.0)
     return out

@@ -52,7 +52,7 @@ from scipy import ndimage
 from engine.model.errors import PreprocessError
 from engine.model.evidence import FROM_SCAN, evidence_channels, has_evidence, is_evidence
 from engine.model.footprint import footprint_applies, footprint_stats
-from engine.model.nodule_evidence import nodule_evidence
+from engine.model.fine_evidence import fine_evidence
 from engine.volume import CTVolume
 
 BODY_HU = -500.0
@@ -183,7 +183,7 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
     ``organs``: the organ map on the model grid, needed by evidence channels
     (:mod:`engine.model.evidence`) and ignored otherwise.  ``exact_organs``: the same map on
     its own grid, (labels, affine), read by the channels computed on a finer grid
-    (``lung_nodule``); without it they read ``organs``."""
+    (:mod:`engine.model.fine_evidence`); without it they read ``organs``."""
     channels = prep["channels"]
     if has_evidence(channels):
         if organs is None or organ_codes is None:
@@ -201,12 +201,13 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
             labels, labels_affine = exact_organs if exact_organs is not None else (organs, model_affine)
             labels = np.ascontiguousarray(labels, dtype=np.uint8)
             outside = float(prep.get("outside_hu", -1000.0))
-            ev = nodule_evidence(
+            ev = fine_evidence(
                 lambda a, s: sample_on_grid(volume.hu, volume.affine, a, s, order=1, cval=outside),
                 lambda a, s: sample_on_grid(labels, labels_affine, a, s, order=0, cval=0, output=np.uint8),
-                organs, organ_codes, sorted({channels[i]["organ"] for i in fine}), model_affine)
+                organs, organ_codes, sorted({(channels[i]["feature"], channels[i]["organ"]) for i in fine}),
+                model_affine)
             for i in fine:
-                out[i] = ev[channels[i]["organ"]]
+                out[i] = ev[channels[i]["feature"], channels[i]["organ"]]
         return out
     shape = tuple(int(s) for s in prep["shape"])
     outside = float(prep.get("outside_hu", -1000.0))

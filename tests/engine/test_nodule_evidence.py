@@ -7,7 +7,7 @@ from test_evidence import CODES, _chest
 from test_evidence import PREP as EVIDENCE_PREP
 
 from engine.model import preprocess
-from engine.model.nodule_evidence import ballness, fine_affine, symmetric_eigenvalues
+from engine.model.nodule_evidence import ballness, symmetric_eigenvalues
 from engine.train import channel_set, channel_set_name
 from engine.volume import CTVolume
 
@@ -51,16 +51,6 @@ def test_a_ball_is_a_ball_a_tube_is_not_and_a_calcified_ball_is_left_out():
     assert ballness(calcified, sp, where).max() == 0.0  # a granuloma, not a nodule
     assert ballness(ball, sp, np.zeros(shape, bool)).max() == 0.0
     np.testing.assert_array_equal(ballness(ball, sp, where, threads=1), b)  # threads change nothing
-
-
-def test_the_fine_grid_subdivides_each_model_voxel():
-    model = np.diag([4.0, 4.0, 6.0, 1.0])
-    model[:3, 3] = (10.0, -3.0, 7.0)
-    fine = fine_affine(model)
-    idx = np.indices((2, 2, 3)).reshape(3, -1)  # the fine voxels of model voxel (0, 0, 0)
-    centres = fine[:3, :3] @ idx + fine[:3, 3:4]
-    np.testing.assert_allclose(centres.mean(axis=1), model[:3, 3])  # its centre
-    np.testing.assert_allclose(np.diag(fine)[:3], (2.0, 2.0, 2.0))
 
 
 def test_a_nodule_lights_its_own_lungs_channel_at_its_model_voxel():

@@ -1,0 +1,24 @@
+"""The fine grid the scan-read evidence channels use (engine/model/fine_evidence.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.model.fine_evidence import fine_affine, fine_evidence
+
+
+def test_the_fine_grid_subdivides_each_model_voxel():
+    model = np.diag([4.0, 4.0, 6.0, 1.0])
+    model[:3, 3] = (10.0, -3.0, 7.0)
+    fine = fine_affine(model)
+    idx = np.indices((2, 2, 3)).reshape(3, -1)  # the fine voxels of model voxel (0, 0, 0)
+    centres = fine[:3, :3] @ idx + fine[:3, 3:4]
+    np.testing.assert_allclose(centres.mean(axis=1), model[:3, 3])  # its centre
+    np.testing.assert_allclose(np.diag(fine)[:3], (2.0, 2.0, 2.0))
+
+
+def test_an_unknown_fine_feature_is_refused_by_name():
+    organs = np.zeros((4, 4, 4), np.uint8)
+    with pytest.raises(ValueError, match="lung_ball"):
+        fine_evidence(None, None, organs, {"right_lung": 1}, [("lung_ball", "right_lung")], np.eye(4))
