@@ -283,8 +283,8 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
     if cache_dir is None:
         return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
                                workers, log=log, spacing=spacing)
-    from engine.model.footprint import FOOTPRINT_VERSION
     from engine.model.bronchogram_evidence import BRONCHOGRAM_EVIDENCE_VERSION
+    from engine.model.footprint import FOOTPRINT_VERSION
     from engine.model.nodule_evidence import NODULE_EVIDENCE_VERSION
     from engine.phantom.generate import GENERATOR_VERSION
 

@@ -51,8 +51,8 @@ from scipy import ndimage
 
 from engine.model.errors import PreprocessError
 from engine.model.evidence import FROM_SCAN, evidence_channels, has_evidence, is_evidence
-from engine.model.footprint import footprint_applies, footprint_stats
 from engine.model.fine_evidence import fine_evidence
+from engine.model.footprint import footprint_applies, footprint_stats
 from engine.volume import CTVolume
 
 BODY_HU = -500.0
