@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from engine.truth import mask_box
+
 BRONCHOGRAM_EVIDENCE_VERSION = 1  # in the training cache's key: change it with the feature
 AIR_HU = -450.0
 SOLID_HU = -300.0
@@ -40,8 +42,16 @@ BRONCHOGRAM_UNIT = 4.0  # enclosed fine voxels per model voxel read as 1
 
 
 def enclosed_air(hu: np.ndarray, lung: np.ndarray) -> np.ndarray:
-    """Boolean per voxel of ``hu``: air inside ``lung`` whose box is mostly solid lung."""
+    """Boolean per voxel of ``hu``: air inside ``lung`` whose box is mostly solid lung.
+    Worked out in the lung's bounding box (the same as over the whole grid: nothing outside
+    the lung is solid lung, and the box's margin holds the filter)."""
     lung = np.asarray(lung, bool)
-    solid = ((hu > SOLID_HU) & lung).astype(np.float32)
+    out = np.zeros(lung.shape, bool)
+    box = mask_box(lung, pad=BOX_VOXELS // 2 + 1)
+    if box is None:
+        return out
+    h, g = hu[box], lung[box]
+    solid = ((h > SOLID_HU) & g).astype(np.float32)
     share = ndimage.uniform_filter(solid, size=BOX_VOXELS, mode="constant")
-    return (hu < AIR_HU) & lung & (share > ENCLOSED_SHARE)
+    out[box] = (h < AIR_HU) & g & (share > ENCLOSED_SHARE)
+    return out

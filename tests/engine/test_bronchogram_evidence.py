@@ -69,3 +69,20 @@ def test_a_consolidation_with_a_bronchogram_lights_its_own_lungs_channel_a_mass_
     xb = preprocess(vol, {"preprocessing": dict(PREP, channels=base, mean=[0.0] * len(base)),
                           "organ_codes": CODES}, org)[0][0].numpy()
     np.testing.assert_array_equal(x[:len(xb)], xb)
+
+
+def test_the_lung_box_gives_what_the_whole_grid_gives():
+    from scipy import ndimage
+
+    from engine.model import bronchogram_evidence as be
+
+    rng = np.random.default_rng(3)
+    hu = rng.normal(0, 300, (40, 36, 30)).astype(np.float32)
+    lung = np.zeros(hu.shape, bool)
+    lung[3:20, 30:36, 0:12] = True  # touches two faces of the grid
+    lung[25:31, 5:15, 10:20] = True
+    share = ndimage.uniform_filter(((hu > be.SOLID_HU) & lung).astype(np.float32), size=be.BOX_VOXELS,
+                                   mode="constant")
+    whole = (hu < be.AIR_HU) & lung & (share > be.ENCLOSED_SHARE)
+    assert whole.any()
+    np.testing.assert_array_equal(enclosed_air(hu, lung), whole)
