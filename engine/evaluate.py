@@ -42,6 +42,7 @@ from engine.model.loading import LoadedModel, load_model
 from engine.model.metrics import (
     THRESHOLDS,
     auroc_per_label,
+    label_confusion,
     localisation_scores,
     operating_points,
     peak_distance_mm,
@@ -216,6 +217,7 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
         op_prob = calibration.probabilities(calibrated, labels, np.nan_to_num(op, nan=0.0))
         peaks = peak_summary(loc_test, labels)
         result["models"][name] = {
+            "confusion": label_confusion(test.y, logits, labels),
             "macro_auroc": float(np.nanmean(aucs)),
             "auroc": {lab: (None if np.isnan(v) else float(v)) for lab, v in zip(labels, aucs)},
             "organ_iou": iou,
@@ -288,6 +290,18 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
         lines.append(f"| {lab} | {prev[i]:.2f} | " + " | ".join(vals) + " |")
     lines.append("| **macro** | | " + " | ".join(
         f"**{result['models'][n]['macro_auroc']:.3f}**" for n in names) + " |")
+    confused = [n for n in names if "confusion" in result["models"][n]]
+    if confused:
+        lines += ["", "## Confusion: the other finding of the same organ that most raises a label's "
+                  "output where the label is absent (AUROC over its negatives; 0.5 = ignores it)", "",
+                  "| label | " + " | ".join(confused) + " |", "|---|" + "---|" * len(confused)]
+        for lab in labels:
+            cells = []
+            for n in confused:
+                c = result["models"][n]["confusion"].get(lab, {})
+                cells.append("n/a" if c.get("raised_by") is None else
+                             f"{c['raised_by'].partition('/')[2]} {c['auroc']:.2f}")
+            lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     lines += ["", "## Operating points (threshold chosen on validation: max sensitivity + "
               "specificity)", "",
               "| label | " + " | ".join(f"{n} p / sens / spec" for n in names) + " |",

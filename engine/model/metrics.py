@@ -113,3 +113,30 @@ def sensitivity_specificity(y: np.ndarray, s: np.ndarray, thr: np.ndarray
     sens = np.where(np.isnan(thr), np.nan, sens)
     spec = np.where(np.isnan(thr), np.nan, spec)
     return sens.astype(float), spec.astype(float)
+
+
+def label_confusion(y: np.ndarray, scores: np.ndarray, labels: list[str], min_cases: int = 4
+                    ) -> dict[str, dict[str, float | str | None]]:
+    """Per label, the other label of the same organ whose presence most raises this label's
+    output among the cases *without* this label: {label: {"raised_by": other, "auroc": v}}.
+
+    ``auroc`` is the AUROC of the output for "the other finding is there" over this label's
+    negatives (0.5: the output ignores it; 1.0: it is the other finding's detector), so a
+    label whose output reads "something dense in this lung" shows its confuser.  Pairs with
+    fewer than ``min_cases`` cases on either side are skipped."""
+    organ = [lab.partition("/")[0] for lab in labels]
+    out: dict[str, dict[str, float | str | None]] = {}
+    for i, lab in enumerate(labels):
+        neg = y[:, i] == 0
+        best: tuple[float, str | None] = (float("nan"), None)
+        for j, other in enumerate(labels):
+            if j == i or organ[j] != organ[i]:
+                continue
+            there = y[neg, j] == 1
+            if min(int(there.sum()), int((~there).sum())) < min_cases:
+                continue
+            v = auroc(there, scores[neg, i])
+            if best[1] is None or v > best[0]:
+                best = (v, other)
+        out[lab] = {"raised_by": best[1], "auroc": None if best[1] is None else float(best[0])}
+    return out

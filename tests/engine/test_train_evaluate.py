@@ -50,7 +50,8 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
     assert set(on_disk["models"]) == {"base", "mask"}
     for r in on_disk["models"].values():
         assert set(r) == {"macro_auroc", "auroc", "organ_iou", "mass_in_organ", "peak_distance_mm",
-                          "operating_point", "calibration", "reliability"}
+                          "operating_point", "calibration", "reliability", "confusion"}
+        assert set(r["confusion"]) == set(LABELS)
         assert r["calibration"]["method"] == "platt"
         for kind in ("raw", "calibrated"):
             assert 0 <= r["reliability"][kind]["brier"] <= 1 and 0 <= r["reliability"][kind]["ece"] <= 1
@@ -69,7 +70,7 @@ def test_evaluate_writes_the_documented_json_shape(tmp_path):
         assert vals and all(0 <= v <= 1 for v in vals)
         assert np.isclose(r["macro_auroc"], np.mean(vals))
     md = (out / "evaluation.md").read_text()
-    assert "| base | hirescam |" in md and "| mask | gradcam |" in md
+    assert "| base | hirescam |" in md and "| mask | gradcam |" in md and "## Confusion" in md
     # the test phantoms were cached with organ maps; a second run reuses them
     assert any((tmp_path / "cache").rglob("*-organs.npz"))
     update_cards(result, models)
