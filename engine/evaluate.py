@@ -11,8 +11,11 @@ over labels (macro).  Writes ``OUT/evaluation.json``::
 
     {"n_cases": N, "models": {"base": {"macro_auroc", "auroc": {label: x},
       "organ_iou": {"hirescam", "gradcam"}, "mass_in_organ": {"hirescam", "gradcam"},
-      "peak_distance_mm", "operating_point", "calibration", "reliability": {"raw", "calibrated"}},
-      "mask": {...}}}
+      "peak_distance_mm", "operating_point", "calibration", "reliability": {"raw", "calibrated"},
+      "confusion": {label: {"raised_by", "auroc"}}}, "mask": {...}}}
+
+``confusion`` (:func:`engine.model.metrics.label_confusion`): per label, the other finding of
+its organ whose presence most raises its output where it is absent.
 
 The calibration (Platt per label, :mod:`engine.model.calibration`) is fitted on the
 validation logits; the operating points' probabilities are in its terms, and
