@@ -105,13 +105,15 @@ def _single(args, labels, methods) -> int:
     for reason in (result.suitability or {}).get("reasons", []):
         print(f"warning: {UNSUITABLE.lower()}: {reason}".replace("\n", " "), file=sys.stderr)
     if not args.quiet:
-        from engine.operating import decide, thresholds
+        from engine.operating import decide, not_called, thresholds
 
         thr = thresholds(result.card)
         top = sorted(zip(result.probabilities, result.labels, strict=True), key=lambda t: -t[0])[:5]
+        silent = not_called(result.card)
         for prob, lab in top:
             call = decide(float(prob), thr.get(lab.name))
-            mark = {True: f"  POSITIVE (>= {thr[lab.name]:.2f})", False: "", None: ""}[call]
+            mark = (f"  POSITIVE (>= {thr[lab.name]:.2f})" if call
+                    else "  no call" if lab.name in silent else "")
             print(f"{prob:6.3f}  {lab.name}{mark}", file=sys.stderr)
     print(str(Path(args.out) / "findings.json"))
     return 0

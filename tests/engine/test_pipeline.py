@@ -128,3 +128,29 @@ def test_scan_far_smaller_than_a_chest_runs_with_a_warning(tiny_model, tmp_path,
     assert "warning: " in err and "covers only 80 x 80 x 30 mm" in err
     data = json.loads((tmp_path / "o" / "findings.json").read_text())
     assert "not meaningful" in data["warnings"][0]
+
+
+def test_explain_cli_lists_a_label_without_an_operating_point_as_no_call(tiny_model, tmp_path, capsys):
+    """The card of model 3.3 makes no call for one label: the CLI's summary said so with a
+    KeyError before (found by running it on a converted DICOM series)."""
+    import shutil
+
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model.parent, d)
+    card_path = next(d.glob("*.json"))
+    card = json.loads(card_path.read_text())
+    top = list(LABELS)[-5:]  # the head's bias makes these the five most probable
+    card["metrics"] = {"test": {"operating_point": {
+        "probability": {top[-1]: 0.01, top[-2]: 0.99},
+        "not_called": {top[-3]: "validation AUROC 0.70 is under 0.75"}}}}
+    card_path.write_text(json.dumps(card))
+    vol, organs = _scan()
+    scan = write_nifti(tmp_path / "scan.nii.gz", vol.hu, vol.affine)
+    org = write_nifti(tmp_path / "organs.nii.gz", organs, vol.affine)
+    assert ctcam(["explain", str(scan), "--out", str(tmp_path / "o"), "--organs", str(org),
+                  "--model", str(d / tiny_model.name)]) == 0
+    err = capsys.readouterr().err
+    lines = {ln.split()[1]: ln for ln in err.splitlines() if ln[:6].strip().replace(".", "").isdigit()}
+    assert "POSITIVE (>= 0.01)" in lines[top[-1]]
+    assert "POSITIVE" not in lines[top[-2]]  # under its threshold
+    assert lines[top[-3]].endswith("no call")
