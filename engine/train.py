@@ -148,7 +148,8 @@ class TrainConfig:
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
     version: str = "3.3"  # of the model card: 3 = organ-gated evidence channels + input maxima;
-    # 3.1 = mask loss on the positive evidence outside the organ; 3.2 = + nodule evidence
+    # 3.1 = mask loss on the positive evidence outside the organ; 3.2 = + nodule evidence;
+    # 3.3 = + air-bronchogram evidence (engine.model.bronchogram_evidence)
     cache: str | None = None
     workers: int = 1
     threads: int | None = None
