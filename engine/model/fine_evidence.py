@@ -76,26 +76,25 @@ def fine_evidence(sample: Callable, organ_sample: Callable, organs_model: np.nda
     # back to model voxels: pad the box to whole model voxels, then reduce each block
     m0 = [b.start // f for b, f in zip(box, FINE_FACTORS)]
     m1 = [-(-b.stop // f) for b, f in zip(box, FINE_FACTORS)]
-    padded_shape = tuple((b - a) * f for a, b, f in zip(m0, m1, FINE_FACTORS))
     off = [b.start - a * f for b, a, f in zip(box, m0, FINE_FACTORS)]
     region = tuple(slice(o, o + n) for o, n in zip(off, sub_shape))
-    padded_org = np.zeros(padded_shape, np.uint8)
-    padded_org[region] = org
     blocks = (m1[0] - m0[0], FINE_FACTORS[0], m1[1] - m0[1], FINE_FACTORS[1], m1[2] - m0[2], FINE_FACTORS[2])
     target = (slice(m0[0], m1[0]), slice(m0[1], m1[1]), slice(m0[2], m1[2]))
-    for feature in FINE_FEATURES:
-        mine = [o for f, o in wanted if f == feature]
-        if not mine:
-            continue
-        pad = np.zeros(padded_shape, np.float32)
-        if feature == "lung_nodule":
-            pad[region] = ballness(hu, spacing, np.isin(org, [organ_codes[o] for o in mine]))
-        for o in mine:
-            code = int(organ_codes[o])
-            if feature == "lung_nodule":
-                v = np.where(padded_org == code, pad, 0.0).reshape(blocks).max(axis=(1, 3, 5)) / NODULE_UNIT
-            else:  # each lung's own enclosed air (the solid share read inside that lung)
-                pad[region] = enclosed_air(hu, org == code)
-                v = pad.reshape(blocks).sum(axis=(1, 3, 5)) / BRONCHOGRAM_UNIT
-            out[feature, o][target] = np.clip(v, 0.0, 1.0)
+
+    def model_blocks(values: np.ndarray) -> np.ndarray:
+        """Fine-box values -> (model voxels, fine voxels per model voxel) blocks, zero-padded."""
+        padded = np.zeros(tuple(n * f for n, f in zip(blocks[::2], FINE_FACTORS)), values.dtype)
+        padded[region] = values
+        return padded.reshape(blocks)
+
+    nodule_organs = [o for f, o in wanted if f == "lung_nodule"]
+    if nodule_organs:  # one ball-ness over the lungs asked for, each lung's own maximum
+        ball = model_blocks(ballness(hu, spacing, np.isin(org, [organ_codes[o] for o in nodule_organs])))
+        labels = model_blocks(org)
+        for o in nodule_organs:
+            v = np.where(labels == organ_codes[o], ball, 0.0).max(axis=(1, 3, 5)) / NODULE_UNIT
+            out["lung_nodule", o][target] = np.clip(v, 0.0, 1.0)
+    for o in (o for f, o in wanted if f == "lung_bronchogram"):  # the solid share inside that lung
+        v = model_blocks(enclosed_air(hu, org == organ_codes[o])).sum(axis=(1, 3, 5)) / BRONCHOGRAM_UNIT
+        out["lung_bronchogram", o][target] = np.clip(v, 0.0, 1.0)
     return out

@@ -128,15 +128,11 @@ def label_confusion(y: np.ndarray, scores: np.ndarray, labels: list[str], min_ca
     out: dict[str, dict[str, float | str | None]] = {}
     for i, lab in enumerate(labels):
         neg = y[:, i] == 0
-        best: tuple[float, str | None] = (float("nan"), None)
+        scored = []
         for j, other in enumerate(labels):
-            if j == i or organ[j] != organ[i]:
-                continue
             there = y[neg, j] == 1
-            if min(int(there.sum()), int((~there).sum())) < min_cases:
-                continue
-            v = auroc(there, scores[neg, i])
-            if best[1] is None or v > best[0]:
-                best = (v, other)
-        out[lab] = {"raised_by": best[1], "auroc": None if best[1] is None else float(best[0])}
+            if j != i and organ[j] == organ[i] and min(int(there.sum()), int((~there).sum())) >= min_cases:
+                scored.append((auroc(there, scores[neg, i]), other))
+        v, other = max(scored) if scored else (None, None)
+        out[lab] = {"raised_by": other, "auroc": v}
     return out

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-from test_evidence import CODES, _chest
-from test_evidence import PREP as EVIDENCE_PREP
+from test_evidence import _chest
+from test_fine_evidence import ball, fine_card
 
 from engine.model import preprocess
 from engine.model.bronchogram_evidence import enclosed_air
-from engine.train import channel_set, channel_set_name
+from engine.train import channel_set_name
 from engine.volume import CTVolume
 
-CHANNELS = channel_set("evidence_bronchogram")
-PREP = dict(EVIDENCE_PREP, shape=[20, 12, 8], channels=CHANNELS, mean=[0.0] * len(CHANNELS))
-CARD = {"preprocessing": PREP, "organ_codes": CODES}
+CHANNELS, CARD = fine_card("evidence_bronchogram")
 
 
 def _channel(x, organ):
     return x[CHANNELS.index({"stat": "evidence", "feature": "lung_bronchogram", "organ": organ})]
-
-
-def _ball(shape, centre, r):
-    g = np.indices(shape).astype(np.float32)
-    return sum((g[a] - centre[a]) ** 2 for a in range(3)) <= r * r
 
 
 def test_air_inside_solid_lung_is_enclosed_air_at_a_solid_edge_or_in_open_lung_is_not():
@@ -54,7 +47,7 @@ def test_a_consolidation_with_a_bronchogram_lights_its_own_lungs_channel_a_mass_
     hu[4:28, 10:38, 8:40] = 30  # consolidated right lung
     g = np.indices(hu.shape)
     hu[((g[0] - 16) ** 2 + (g[1] - 24) ** 2 <= 4) & (g[2] >= 8) & (g[2] < 40)] = -1000  # its bronchus
-    hu[_ball(hu.shape, (64, 24, 24), 10)] = 30  # a 20 mm mass in the left lung, no air inside
+    hu[ball(hu.shape, (64, 24, 24), 10)] = 30  # a 20 mm mass in the left lung, no air inside
     vol = CTVolume(hu, np.eye(4))
     x, aff = preprocess(vol, CARD, org)
     x = x[0].numpy()
@@ -65,9 +58,7 @@ def test_a_consolidation_with_a_bronchogram_lights_its_own_lungs_channel_a_mass_
     assert np.abs(world[:, :2] - (16, 24)).max() <= 4.0  # on the bronchus, within one model voxel
     assert left.max() == 0.0
     # the nodule and other channels are those of the evidence_nodule input
-    base = channel_set("evidence_nodule")
-    xb = preprocess(vol, {"preprocessing": dict(PREP, channels=base, mean=[0.0] * len(base)),
-                          "organ_codes": CODES}, org)[0][0].numpy()
+    xb = preprocess(vol, fine_card("evidence_nodule")[1], org)[0][0].numpy()
     np.testing.assert_array_equal(x[:len(xb)], xb)
 
 

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_evidence import CODES
+from test_evidence import PREP as EVIDENCE_PREP
 
 from engine.model.fine_evidence import fine_affine, fine_evidence
+from engine.train import channel_set
+
+
+def fine_card(name: str) -> tuple[list, dict]:
+    """(channels, card) of ``ctcam train --channels NAME`` on test_evidence's small grid."""
+    channels = channel_set(name)
+    prep = dict(EVIDENCE_PREP, shape=[20, 12, 8], channels=channels, mean=[0.0] * len(channels))
+    return channels, {"preprocessing": prep, "organ_codes": CODES}
+
+
+def ball(shape, centre, r):
+    g = np.indices(shape).astype(np.float32)
+    return sum((g[a] - centre[a]) ** 2 for a in range(3)) <= r * r
 
 
 def test_the_fine_grid_subdivides_each_model_voxel():

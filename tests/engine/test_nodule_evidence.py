@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-from test_evidence import CODES, _chest
-from test_evidence import PREP as EVIDENCE_PREP
+from test_evidence import _chest
+from test_fine_evidence import ball as _ball
+from test_fine_evidence import fine_card
 
 from engine.model import preprocess
 from engine.model.nodule_evidence import ballness, symmetric_eigenvalues
 from engine.train import channel_set, channel_set_name
 from engine.volume import CTVolume
 
-CHANNELS = channel_set("evidence_nodule")
-PREP = dict(EVIDENCE_PREP, shape=[20, 12, 8], channels=CHANNELS, mean=[0.0] * len(CHANNELS))
-CARD = {"preprocessing": PREP, "organ_codes": CODES}
+CHANNELS, CARD = fine_card("evidence_nodule")
 
 
 def _nodule_channel(x, organ):
     return x[CHANNELS.index({"stat": "evidence", "feature": "lung_nodule", "organ": organ})]
 
-
-def _ball(shape, centre, r):
-    g = np.indices(shape).astype(np.float32)
-    return sum((g[a] - centre[a]) ** 2 for a in range(3)) <= r * r
 
 
 def test_closed_form_eigenvalues_equal_numpy_eigvalsh():
@@ -69,6 +64,5 @@ def test_a_nodule_lights_its_own_lungs_channel_at_its_model_voxel():
     assert left.max() < 0.1 * right.max()
     assert right[8:].max() == 0.0  # nothing beyond the right lung (i >= 32 mm)
     # the other channels do not change with the new ones
-    base = dict(PREP, channels=channel_set("evidence"), mean=[0.0] * len(channel_set("evidence")))
-    xb = preprocess(vol, {"preprocessing": base, "organ_codes": CODES}, org)[0][0].numpy()
+    xb = preprocess(vol, fine_card("evidence")[1], org)[0][0].numpy()
     np.testing.assert_array_equal(x[:len(xb)], xb)
