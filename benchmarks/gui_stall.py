@@ -11,6 +11,7 @@ prints the time to a shown window (target < 2 s) and the wall time of load and i
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -27,10 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with-3d", action="store_true", help="include the VTK 3D view (needs a display)")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--verbose", action="store_true", help="list progress and stalls over 60 ms in time")
+    p.add_argument("--events", type=float, metavar="MS",
+                   help="also list every event the GUI thread took longer than MS to handle "
+                        "(receiver, event type, nesting): where a stall's time goes")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6 import QtCore
+
+    slow_events = _timed_application(args.events / 1000) if args.events else []
+    collections = _timed_collections()
 
     from engine.resources import demo_case_path, demo_organs_path
     from viewer.app import create_window, parse_args
@@ -105,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if "result shown" not in marks:
         print("error: no result within the timeout")
         return 1
-    for t, what in events:
+    events += [(t, f"event {dt * 1000:.0f} ms{'  ' * depth} {what}") for t, dt, depth, what in slow_events]
+    for t, what in sorted(events):
         print(f"  {(t - t_start) * 1000:8.0f} ms  {what}")
     stalls = sorted((g - 0.010) * 1000 for g in gaps)
     worst = stalls[-1] if stalls else float("nan")
@@ -119,7 +127,56 @@ def main(argv: list[str] | None = None) -> int:
     idle_worst = (max(idle) - 0.010) * 1000 if idle else float("nan")
     print(f"idle baseline, longest gap  {idle_worst:8.1f} ms  (same timer, no work: machine noise)")
     print(f"axial step with overlay     {scroll_ms:8.1f} ms per slice")
+    shown = [(gen, ms) for t, gen, ms in collections if t >= t_start]
+    full = [ms for gen, ms in shown if gen == 2]
+    print(f"garbage collections, shown  {len(shown):8d}  (longest {max((ms for _, ms in shown), default=0):.1f} ms; "
+          f"{len(full)} full, longest {max(full, default=0):.1f} ms; {len(gc.get_objects())} objects "
+          f"tracked, {gc.get_freeze_count()} frozen)")
     return 0
+
+
+def _timed_collections() -> list[tuple[float, int, float]]:
+    """(start time, generation, ms) of every garbage collection from now on: a full
+    collection walks every tracked object and holds the GUI thread meanwhile."""
+    out: list[tuple[float, int, float]] = []
+    start: list[float] = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            start[0] = time.perf_counter()
+        else:
+            out.append((start[0], info["generation"], (time.perf_counter() - start[0]) * 1000))
+
+    gc.callbacks.append(callback)
+    return out
+
+
+def _timed_application(threshold_s: float) -> list[tuple[float, float, int, str]]:
+    """Make the QApplication one whose ``notify`` times every event it delivers; returns the
+    list it fills with (end time, seconds, nesting depth, "receiver event-type") for events
+    over ``threshold_s``."""
+    from PySide6 import QtWidgets
+
+    slow: list[tuple[float, float, int, str]] = []
+
+    class TimedApplication(QtWidgets.QApplication):
+        depth = 0
+
+        def notify(self, receiver, event):  # noqa: N802 (Qt's name)
+            t = time.perf_counter()
+            TimedApplication.depth += 1
+            try:
+                return super().notify(receiver, event)
+            finally:
+                TimedApplication.depth -= 1
+                dt = time.perf_counter() - t
+                if dt > threshold_s:
+                    kind = getattr(event.type(), "name", str(event.type()))
+                    slow.append((t + dt, dt, TimedApplication.depth,
+                                 f"{type(receiver).__name__}:{receiver.objectName()} {kind}"))
+
+    TimedApplication(sys.argv[:1])  # create_window reuses QApplication.instance()
+    return slow
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ def create_window(args: argparse.Namespace):
 
     win = MainWindow(run_model=not args.no_model, model=args.model, device=args.device,
                      with_3d=not args.no_3d)
+    if not args.no_3d:  # VTK's import and the OpenGL context hold the GIL for long stretches:
+        win.build_3d_now()  # before the first paint, not while the window is on the screen
+    from viewer.qt.long_lived import freeze_long_lived
+
+    freeze_long_lived(collect=True)  # before the first paint: nothing is on the screen yet
     win.show()
 
     def start() -> None:

@@ -50,6 +50,7 @@ def test_demo_map_is_drawn_on_the_screen_side_of_its_peak(qtbot, window):
     window.run_model = True
     window.open_demo()
     qtbot.waitUntil(lambda: window.state.result is not None, timeout=120000)
+    settle()  # the findings table fills in the event-loop turns after the result
     state, result, vol = window.state, window.state.result, window.state.volume
     assert result.organ_map is not None and len(window.findings) == len(result.labels)
     assert "cpu" in window.device_label.text().lower() or "gpu" in window.device_label.text().lower()

@@ -217,3 +217,33 @@ def test_finding_names_stay_readable_in_a_narrow_panel(qtbot, window, volume, tm
              for r in range(proxy.rowCount()) for c in range(proxy.rowCount(proxy.index(r, 0)))]
     widest = max(tree.fontMetrics().horizontalAdvance(n) for n in names if n)
     qtbot.waitUntil(lambda: tree.columnWidth(0) >= widest, timeout=2000)  # after the resize settles
+
+
+def test_a_result_is_shown_over_several_turns_and_a_stale_step_does_nothing(qtbot, window, volume, tmp_path):
+    """The result handler sets the state at once; the findings table and the selected
+    finding follow in turns of their own (viewer/qt/redraw_queue.py), each checking that
+    its result is still the one shown."""
+    from viewer.model.findings import summarise
+    from viewer.qt.redraw_queue import redraw_queue
+
+    open_and_wait(qtbot, window, write_case(tmp_path, volume))
+    result = make_result(volume)
+    window._on_result((result, summarise(result, window.state.volume.affine)))
+    assert window.state.result is result and window.state.label is None
+    assert window.findings_panel.proxy.rowCount() == 0  # not in the result's own turn
+    assert redraw_queue().pending_calls() == 1
+    for _ in range(10):  # the views' redraws, then a turn of its own: the table
+        if window.findings_panel.proxy.rowCount():
+            break
+        redraw_queue()._next()
+    assert window.findings_panel.proxy.rowCount() == 3 and window.state.label is None
+    settle()  # the next: the most probable finding
+    assert window.state.label == 0
+
+    # a result whose steps are still queued when another scan opens fills nothing in
+    stale = make_result(volume)
+    window._on_result((stale, summarise(stale, window.state.volume.affine)))
+    open_and_wait(qtbot, window, write_case(tmp_path, volume, "other.nii.gz"))
+    assert window.state.result is None
+    settle()
+    assert window.findings_panel.proxy.rowCount() == 0 and window.state.label is None

@@ -16,13 +16,14 @@ from viewer.model.overlay import OverlayModel
 from viewer.model.state import ViewerState
 from viewer.qt.controls import Controls
 from viewer.qt.findings_panel import FindingsPanel
+from viewer.qt.long_lived import freeze_long_lived
+from viewer.qt.redraw_queue import redraw_queue
 from viewer.qt.view_area import ViewArea
 from viewer.qt.window_exports import ExportActions
 from viewer.qt.window_menus import MenuActions
 from viewer.qt.workers import JobRunner
 
 log = logging.getLogger(__name__)
-MAX_RECENT = 8
 _scan_counter = itertools.count(1)
 
 
@@ -242,11 +243,11 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             log.warning("dropped a result for %s while showing %s", result.scan_id, self.state.scan_id)
             return
         self.state.set_result(result, findings)
-        self.findings_panel.set_findings(findings)
         self.device_label.setText(f"Device: {device_name(result.device)}")
-        if findings:
-            best = max(findings, key=lambda f: f.probability)
-            self.findings_panel.select_label(best.index)
+        # The findings table and the selected finding follow in turns of their own (each
+        # 10-25 ms on the 2-core machine): in this turn they would add to the window's
+        # repaint and the views' redraws into one stall (docs/performance.md).
+        redraw_queue().call_soon(lambda: self._show_findings(result, findings))
         t = result.timings.get("total") if result.timings else None
         warnings = [str(w) for w in result.extra.get("warnings", [])]
         from engine.suitability import banner_text
@@ -258,6 +259,18 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.statusBar().showMessage("Warning: " + " ".join(warnings), 30000)
         else:
             self.statusBar().showMessage(f"Model done{f' in {t:.1f} s' if t else ''}.", 5000)
+
+    def _show_findings(self, result, findings) -> None:
+        if self.state.result is not result:
+            return  # another scan or result came first
+        self.findings_panel.set_findings(findings)
+        if findings:
+            redraw_queue().call_soon(lambda: self._select_best(result, findings))
+
+    def _select_best(self, result, findings) -> None:
+        if self.state.result is result and self.state.label is None:
+            best = max(findings, key=lambda f: f.probability)
+            self.findings_panel.select_label(best.index)
 
     # -- reactions ----------------------------------------------------------------------
     def _on_label(self, label) -> None:
@@ -315,30 +328,6 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         box.setObjectName("error_box")
         box.open()
 
-    # -- recent files -------------------------------------------------------------------
-    def recent_files(self) -> list[str]:
-        v = self.settings.value("recent", [])
-        if isinstance(v, str):
-            v = [v]
-        return [str(p) for p in (v or [])]
-
-    def _add_recent(self, path: str) -> None:
-        if Path(path).resolve() == demo_case_path().resolve():
-            return
-        rec = [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recent", [path] + rec[: MAX_RECENT - 1])
-        self.settings.setValue("last_dir", str(Path(path).parent))
-        self._rebuild_recent()
-
-    def _rebuild_recent(self) -> None:
-        self.recent_menu.clear()
-        for p in self.recent_files():
-            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
-        self.recent_menu.setEnabled(bool(self.recent_files()))
-
-    def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
-
     # -- drag and drop ------------------------------------------------------------------
     def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
         if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
@@ -351,7 +340,20 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
             self.open_path(paths[0])
 
     # -- 3D view ------------------------------------------------------------------------
+    def build_3d_now(self) -> None:
+        """Build the 3D view and make its OpenGL context before the window's first paint
+        (``viewer.app.create_window``): its layout then happens once, and the context's GIL-
+        bound stretch lands before anything is on the screen (docs/performance.md)."""
+        from viewer.qt.preload_3d import wait_for_import_3d
+
+        if self.view3d is None and wait_for_import_3d(timeout_s=5.0):
+            self._create_3d()
+        if self.view3d is not None:
+            self.view3d.warm_up(timeout_s=3.0)
+
     def _create_3d(self) -> None:
+        if self.view3d is not None:
+            return  # built already (build_3d_now), the queued call comes after
         try:
             from viewer.render3d.widget import Render3DView
         except ImportError:
@@ -371,6 +373,7 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self.view3d_panel = View3DPanel(self.state, self.overlay, widget, self.view3d_link.reset_camera,
                                         self.export_3d)
         self.view_area.set_3d_widget(self.view3d_panel)
+        freeze_long_lived()  # VTK's modules and the 3D view are here for good now
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self.runner.wait_all(5000)

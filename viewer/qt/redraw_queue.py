@@ -1,14 +1,21 @@
-"""One slice view's redraw per event-loop turn.
+"""One slice view's redraw, or one step of the GUI's work, per event-loop turn.
 
 When a result arrives, every view redraws its CT, heat map and outlines (30-40 ms each on
 the 2-core machine).  Drawn in one event-loop turn, three views stall the GUI for about
 100 ms; queued here, the event loop gets control back between views (input, timers, the
-3D view's frames), so the longest stall is one view's redraw.
+3D view's frames), so the longest stall is one view's redraw.  The main window's reaction
+to a result (findings table, then the selected finding) goes through the same queue
+(:meth:`RedrawQueue.call_soon`), in order with the views, so none of it lands in the turn
+that also repaints the window.
 """
 
 from __future__ import annotations
 
+import logging
+
 from PySide6 import QtCore
+
+log = logging.getLogger(__name__)
 
 
 class RedrawQueue(QtCore.QObject):
@@ -29,12 +36,23 @@ class RedrawQueue(QtCore.QObject):
         if not self._timer.isActive():
             self._timer.start()
 
+    def call_soon(self, fn) -> None:
+        """Queue ``fn()`` for a turn of its own, after what is queued already (a step of
+        work that may find the window changed by then: it must check what it acts on)."""
+        self._views.append(_Call(fn))
+        if not self._timer.isActive():
+            self._timer.start()
+
     def discard(self, view) -> None:
         if view in self._views:
             self._views.remove(view)
 
     def pending(self, view) -> bool:
         return view in self._views
+
+    def pending_calls(self) -> int:
+        """How many :meth:`call_soon` steps wait for their turn."""
+        return sum(isinstance(v, _Call) for v in self._views)
 
     def drain(self) -> None:
         """Redraw every queued view now (before a screenshot of the views; tests)."""
@@ -49,6 +67,8 @@ class RedrawQueue(QtCore.QObject):
                 view.flush()
             except RuntimeError:  # the view was deleted (window closed) while queued
                 pass
+            except Exception:  # a queued step failed: say so, keep the queue going
+                log.exception("queued GUI step failed")
         if self._views and not self._timer.isActive():
             self._timer.start()
 
@@ -63,6 +83,13 @@ def redraw_queue() -> RedrawQueue:
         _queue = RedrawQueue(QtCore.QCoreApplication.instance())
         _queue.destroyed.connect(_forget)
     return _queue
+
+
+class _Call:
+    """A queued callable, flushed like a view."""
+
+    def __init__(self, fn) -> None:
+        self.flush = fn
 
 
 def _forget(*_args) -> None:

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from PySide6 import QtGui, QtWidgets
 
+from engine.resources import demo_case_path
 from viewer.model.state import METHOD_TITLES, VIEWS, WL_PRESETS
+
+MAX_RECENT = 8  # files in File > Open recent
 
 
 class MenuActions:
@@ -97,6 +100,29 @@ class MenuActions:
     def show_help(self) -> None:
         QtWidgets.QMessageBox.information(self, "Mouse and keys", HELP_TEXT)
 
+    # -- recent files -------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        v = self.settings.value("recent", [])
+        if isinstance(v, str):
+            v = [v]
+        return [str(p) for p in (v or [])]
+
+    def _add_recent(self, path: str) -> None:
+        if Path(path).resolve() == demo_case_path().resolve():
+            return
+        rec = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", [path] + rec[: MAX_RECENT - 1])
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
 
 def _bundled_card() -> dict:
     from engine.resources import bundled_model_paths

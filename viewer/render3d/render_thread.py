@@ -65,6 +65,8 @@ class RenderThread:
         self._budget = frame_budget_s
         self._on_frame = on_frame
         self._on_error = on_error
+        self._warm = False  # warm_up() asked for the context before any work
+        self._ready = threading.Event()  # set once the context exists (or could not be made)
         self.native_id: int | None = None  # the worker's OS thread id, once it runs
         self._thread = threading.Thread(target=self._run, name="ctcam-3d-render", daemon=True)
         self._thread.start()
@@ -85,6 +87,19 @@ class RenderThread:
             self._cond.notify()
             return self._serial
 
+    def warm_up(self) -> None:
+        """Make the OpenGL context and draw one frame (handed to nobody) now, not with the
+        first real frame: on llvmpipe that takes 0.3-0.4 s, 70-90 ms of it holding the GIL
+        in one stretch (context creation), which stalled the shown window.  The viewer does
+        it before its window's first paint (``viewer.app.create_window``)."""
+        with self._cond:
+            self._warm = True
+            self._cond.notify()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the context exists or could not be made; True when that happened."""
+        return self._ready.wait(timeout_s)
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -103,8 +118,9 @@ class RenderThread:
     # -- worker side --------------------------------------------------------------------
     def _take(self) -> tuple[list, int, tuple[int, int]] | None:
         with self._cond:
-            while not (self._closing or self._calls or self._want):
+            while not (self._closing or self._calls or self._want or self._warm):
                 self._cond.wait()
+            self._warm = False
             if self._closing:
                 return None
             calls, self._calls = self._calls, []
@@ -149,17 +165,23 @@ class RenderThread:
 
         self.native_id = threading.get_native_id()
         lower_priority(RENDER_NICE)
-        work = self._take()  # the OpenGL context is made when there is work, not at start-up
+        # the OpenGL context is made when there is work (or warm_up), not at the thread's start
+        work = self._take()
         if work is None:
+            self._ready.set()
             return
         size = work[2]  # the window's size
         try:
             window = make_offscreen_window(size)
             scene = Scene3D(window, max_dim=self._max_dim, frame_budget_s=self._budget)
+            if not (work[0] or work[1]):  # warm_up: the first frame compiles the shaders
+                scene.capture(full_quality=False)
         except Exception as exc:  # noqa: BLE001 -- no OpenGL: the owner shows the message
             log.exception("3D view: cannot create the offscreen renderer")
             self._on_error(f"3D view unavailable: cannot create an OpenGL context ({exc})")
+            self._ready.set()
             return
+        self._ready.set()
         try:
             while work is not None:
                 size = self._serve(scene, window, size, *work)

@@ -20,15 +20,16 @@ from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 from vtkmodules.vtkRenderingCore import vtkCamera, vtkRenderWindow
 
 from engine.errors import CTCamError
+from viewer.render3d.call_checks import check_call
 from viewer.render3d.call_log import CallLog
 from viewer.render3d.camera import VIEWS, apply_camera_state, camera_state
 from viewer.render3d.canvas import ImageCanvas
-from viewer.render3d.data import Render3DError, check_grid
+from viewer.render3d.data import Render3DError
 from viewer.render3d.offscreen import OffscreenRenderer, make_offscreen_window
 from viewer.render3d.render_thread import RenderThread
 from viewer.render3d.scene import CLIP_AXES, Scene3D
 from viewer.render3d.style import COLORMAPS, PRESETS
-from viewer.render3d.surfaces import MapLayer, as_map_layer
+from viewer.render3d.surfaces import MapLayer
 
 __all__ = [
     "CLIP_AXES",
@@ -185,36 +186,10 @@ class Render3DView(QWidget):
     def presets(self) -> list[str]:
         return list(PRESETS)
 
-    def _validate(self, name: str, args: tuple, kwargs: dict) -> None:
-        """Cheap argument checks done at call time even when the call is deferred."""
-        if name == "set_preset":
-            preset = args[0] if args else kwargs.get("name")
-            if preset not in PRESETS:
-                raise Render3DError(f"unknown 3D preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        elif name == "reset_camera":
-            view = args[0] if args else kwargs.get("view", "anterior")
-            if view not in VIEWS:
-                raise Render3DError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
-        elif name == "set_clip":
-            axis = args[0] if args else kwargs.get("axis")
-            if axis is not None and axis not in CLIP_AXES:
-                raise Render3DError(f"unknown clip axis {axis!r}; use one of {', '.join(CLIP_AXES)} or None")
-
-    def _check_maps(self, name: str, args: tuple, kwargs: dict) -> None:
-        if name == "set_map":
-            values = args[0] if args else kwargs.get("values")
-            affine = args[1] if len(args) > 1 else kwargs.get("map_affine")
-            check_grid(values, affine, "the heat map")
-        elif name == "set_maps_side_by_side":
-            for key, spec in zip(("left", "right"), args + tuple(kwargs[k] for k in ("left", "right") if k in kwargs)):
-                layer = as_map_layer(spec)
-                check_grid(layer.values, layer.affine, f"the {key} heat map")
-
     def _call(self, name: str, args: tuple, kwargs: dict, *, cursor: bool = False) -> None:
         if self._closed:
             return
-        self._validate(name, args, kwargs)
-        self._check_maps(name, args, kwargs)
+        check_call(name, args, kwargs)
         self._history.add(name, args, kwargs)
         if self._can_draw() and not cursor and self._thread is None:
             getattr(self.scene, name)(*args, **kwargs)
@@ -234,6 +209,15 @@ class Render3DView(QWidget):
                 self._request_render(self.cursor_render_delay_ms)
 
     # -- rendering -----------------------------------------------------------------------
+    def warm_up(self, timeout_s: float = 3.0) -> bool:
+        """Make the OpenGL context now and wait for it (at most ``timeout_s``): with the
+        "thread" backend, before the window's first paint (``RenderThread.warm_up``); a no-op
+        with the others.  True when the context is ready (or the thread gave up on it)."""
+        if self._thread is None:
+            return True
+        self._thread.warm_up()
+        return self._thread.wait_ready(timeout_s)
+
     def _can_draw(self) -> bool:
         return not self._closed and self.isVisible() and not self.window().isMinimized()
 
