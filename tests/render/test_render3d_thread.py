@@ -137,3 +137,23 @@ def test_screenshot_while_shown_and_shutdown_stops_the_thread(view, qtbot, tmp_p
     view.render()
     qtbot.wait(50)
     assert view.frames_shown == n
+
+
+def test_warm_up_makes_the_context_without_handing_over_a_frame():
+    from viewer.render3d.render_thread import RenderThread
+
+    frames, errors = [], []
+    rt = RenderThread((64, 64), on_frame=lambda *a: frames.append(a), on_error=errors.append)
+    try:
+        assert not rt.wait_ready(0.05)  # no context before there is work or a warm-up
+        rt.warm_up()
+        assert rt.wait_ready(60)
+        assert not frames and not errors
+        serial = rt.request_frame()  # the warm thread still draws real frames
+        for _ in range(600):
+            if frames:
+                break
+            threading.Event().wait(0.1)
+        assert frames and frames[0][3] == serial and frames[0][0].shape[:2] == (64, 64)
+    finally:
+        rt.close()

@@ -41,3 +41,28 @@ def test_no_display_is_a_clear_error_not_a_qt_abort(capsys, monkeypatch):
     assert main([]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no display") and "ctcam explain" in err
+
+
+CODE_3D = """
+import gc, os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+from viewer.app import create_window, parse_args
+app, win = create_window(parse_args(["--no-model"]))
+# before the event loop ever ran: the 3D view is in the layout and its context is made
+print("built", win.view3d is not None and win.view_area.view3d is win.view3d_panel)
+print("context", win.view3d._thread._ready.is_set())
+print("frozen", gc.get_freeze_count() > 10000)
+app.processEvents()
+print("visible", win.isVisible())
+win.close()
+"""
+
+
+def test_the_3d_view_and_its_context_are_made_before_the_first_paint():
+    """docs/performance.md: VTK's import and the OpenGL context hold the GIL for long
+    stretches; done before the window is shown they cannot stall it."""
+    out = subprocess.run([sys.executable, "-c", CODE_3D], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split() for line in out.stdout.splitlines() if line.count(" ") == 1)
+    assert lines == {"built": "True", "context": "True", "frozen": "True", "visible": "True"}

@@ -16,7 +16,6 @@ from viewer.model.overlay import OverlayModel
 from viewer.model.state import ViewerState
 from viewer.qt.controls import Controls
 from viewer.qt.findings_panel import FindingsPanel
-from viewer.qt.long_lived import freeze_long_lived
 from viewer.qt.redraw_queue import redraw_queue
 from viewer.qt.view_area import ViewArea
 from viewer.qt.window_exports import ExportActions
@@ -373,7 +372,6 @@ class MainWindow(MenuActions, ExportActions, QtWidgets.QMainWindow):
         self.view3d_panel = View3DPanel(self.state, self.overlay, widget, self.view3d_link.reset_camera,
                                         self.export_3d)
         self.view_area.set_3d_widget(self.view3d_panel)
-        freeze_long_lived()  # VTK's modules and the 3D view are here for good now
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self.runner.wait_all(5000)
