@@ -115,7 +115,7 @@ class TrainConfig:
     n_train: int = 1600
     n_val: int = 200
     epochs: int = 10
-    steps: int | None = 3000
+    steps: int | None = 4200  # model 3.4: 3000 (3.3) left validation still rising
     batch_size: int = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -147,9 +147,9 @@ class TrainConfig:
     interpolation: str = DEFAULT_PREPROCESSING["interpolation"]  # footprint: each model voxel's own scan voxels
     stem: str = "axialnet"
     name: str = "ctcam-axialnet"
-    version: str = "3.3"  # of the model card: 3 = organ-gated evidence channels + input maxima;
+    version: str = "3.4"  # of the model card: 3 = organ-gated evidence channels + input maxima;
     # 3.1 = mask loss on the positive evidence outside the organ; 3.2 = + nodule evidence;
-    # 3.3 = + air-bronchogram evidence (engine.model.bronchogram_evidence)
+    # 3.3 = + air-bronchogram evidence (engine.model.bronchogram_evidence); 3.4 = 4200 steps
     cache: str | None = None
     workers: int = 1
     threads: int | None = None

@@ -154,7 +154,7 @@ def test_train_on_user_folder_writes_loadable_model_and_resumes(tmp_path, capsys
     assert card["training"]["n_train"] == 12 and card["training"]["n_val"] == 4
     assert len(card["preprocessing"]["mean"]) == len(card["preprocessing"]["channels"]) == 15
     assert card["architecture"]["input_maxima"] is True and card["architecture"]["backbone_channels"] == 4
-    assert card["preprocessing"]["interpolation"] == "footprint" and card["version"] == "3.3"
+    assert card["preprocessing"]["interpolation"] == "footprint" and card["version"] == "3.4"
     assert "--channels evidence_bronchogram" in card["training"]["recipe"]
     assert all(0 <= m < 1 for m in card["preprocessing"]["mean"])
     assert card["architecture"]["pooling"] == "lse" and "--pooling lse" in card["training"]["recipe"]
