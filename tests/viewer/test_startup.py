@@ -1,5 +1,6 @@
 """The window appears without importing torch (the pipeline is imported in the worker)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,10 @@ win.close()
 def test_the_3d_view_and_its_context_are_made_before_the_first_paint():
     """docs/performance.md: VTK's import and the OpenGL context hold the GIL for long
     stretches; done before the window is shown they cannot stall it."""
-    out = subprocess.run([sys.executable, "-c", CODE_3D], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # the "thread" backend, whatever another test module set (tests/render/conftest.py: "image")
+    env = dict(os.environ, CTCAM_3D_BACKEND="thread")
+    out = subprocess.run([sys.executable, "-c", CODE_3D], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=env)
     assert out.returncode == 0, out.stderr
     lines = dict(line.split() for line in out.stdout.splitlines() if line.count(" ") == 1)
     assert lines == {"built": "True", "context": "True", "frozen": "True", "visible": "True"}
