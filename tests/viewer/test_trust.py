@@ -154,3 +154,28 @@ def test_cells_display_shows_the_true_grid_and_the_peak_is_a_cell_centre(qtbot, 
     np.testing.assert_allclose(f.peak_ras, result.map_affine[:3, :3] @ peak_cell + result.map_affine[:3, 3])
     assert sampling_adapter.cell_at(result, f.peak_ras) == tuple(peak_cell)
     assert f"map cell {peak_cell[0]}, {peak_cell[1]}, {peak_cell[2]}" in window.probe_label.text()
+
+
+def test_a_long_colour_bar_caption_is_shown_whole_on_a_narrow_panel(qtbot):
+    """The side-by-side caption wraps to three or four lines on the dock's width; the bar
+    grows to hold them instead of cutting the last line ("Map cells ..." was cut off)."""
+    from PySide6 import QtGui
+
+    from viewer.qt.controls import ColourBar
+
+    bar = ColourBar()
+    qtbot.addWidget(bar)
+    bar.resize(300, 64)
+    bar.show()  # a hidden widget gets its resize events only when shown
+    bar.set_scale("inferno", 0.0, 1.0, "HiResCAM", 0.2, False)
+    short = bar.minimumHeight()
+    long = ("HiResCAM | Grad-CAM: fraction of max over this map, ReLU (each pane to its own maximum: "
+            "colours do not compare across panes). Map cells 32 x 32 x 22 mm, shown smoothed")
+    bar.set_scale("inferno", 0.0, 1.0, long, 0.2, False)
+    fm = QtGui.QFontMetrics(bar.font())
+    lines = fm.boundingRect(0, 0, 300 - 16, 10_000, int(QtCore.Qt.TextFlag.TextWordWrap), long).height() // fm.height()
+    assert lines >= 3
+    narrow = bar.minimumHeight()
+    assert narrow >= 18 + fm.height() + lines * fm.height() > short  # bar, its range, every line
+    bar.resize(900, 64)  # wider: fewer lines, a shorter bar
+    assert short <= bar.minimumHeight() < narrow

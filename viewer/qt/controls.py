@@ -25,7 +25,27 @@ class ColourBar(QtWidgets.QWidget):
                   diverging: bool) -> None:
         self.cmap, self.vmin, self.vmax, self.caption = cmap, vmin, vmax, caption
         self.threshold, self.diverging = threshold, diverging
+        self._fit_caption()
         self.update()
+
+    _CAPTION_FLAGS = QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.TextFlag.TextWordWrap
+
+    def _caption_rect(self, width: int) -> QtCore.QRect:
+        """Where the caption goes at this width: under the bar and its range, as tall as the
+        wrapped text needs (a long caption on a narrow panel takes three or four lines)."""
+        fm = QtGui.QFontMetrics(self.font())
+        top = 4 + 14 + fm.ascent() + 2 + 4
+        need = fm.boundingRect(QtCore.QRect(0, 0, max(width - 16, 40), 10_000), self._CAPTION_FLAGS,
+                               self.caption).height()
+        return QtCore.QRect(8, top, max(width - 16, 40), need + 2)
+
+    def _fit_caption(self) -> None:
+        self.setMinimumHeight(max(64, self._caption_rect(self.width()).bottom() + 4))
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(ev)
+        if ev.size().width() != ev.oldSize().width():
+            self._fit_caption()
 
     def paintEvent(self, _ev) -> None:
         p = QtGui.QPainter(self)
@@ -53,8 +73,7 @@ class ColourBar(QtWidgets.QWidget):
         p.drawText(r.right() - fm.horizontalAdvance(hi), y, hi)
         if self.diverging:
             p.drawText(r.center().x() - fm.horizontalAdvance("0") // 2, y, "0")
-        p.drawText(QtCore.QRect(r.left(), y + 4, r.width(), 2 * fm.height() + 2),
-                   QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.TextFlag.TextWordWrap, self.caption)
+        p.drawText(self._caption_rect(self.width()), self._CAPTION_FLAGS, self.caption)
         p.end()
 
 
