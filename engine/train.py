@@ -84,7 +84,10 @@ NODULE_CHANNELS: list[dict[str, Any]] = [
 # ``--channels evidence_bronchogram``: + air enclosed by solid lung, read on the same grid.
 BRONCHOGRAM_CHANNELS: list[dict[str, Any]] = [
     {"stat": "evidence", "feature": "lung_bronchogram", "organ": o} for o in ("right_lung", "left_lung")]
-CHANNEL_SETS = ("evidence_bronchogram", "evidence_nodule", "evidence", "bands", "mean")
+# ``--channels evidence_depth``: + the depth of solid lung, read on the same grid.
+DEPTH_CHANNELS: list[dict[str, Any]] = [
+    {"stat": "evidence", "feature": "lung_solid_depth", "organ": o} for o in ("right_lung", "left_lung")]
+CHANNEL_SETS = ("evidence_bronchogram", "evidence_depth", "evidence_nodule", "evidence", "bands", "mean")
 
 
 def channel_set(name: str) -> list[dict[str, Any]]:
@@ -95,12 +98,16 @@ def channel_set(name: str) -> list[dict[str, Any]]:
     if name == "bands":
         return base
     return base + [dict(c) for c in EVIDENCE_CHANNELS] + (
-        [dict(c) for c in NODULE_CHANNELS] if name in ("evidence_nodule", "evidence_bronchogram") else []) + (
-        [dict(c) for c in BRONCHOGRAM_CHANNELS] if name == "evidence_bronchogram" else [])
+        [dict(c) for c in NODULE_CHANNELS] if name in ("evidence_nodule", "evidence_bronchogram", "evidence_depth")
+        else []) + (
+        [dict(c) for c in BRONCHOGRAM_CHANNELS] if name in ("evidence_bronchogram", "evidence_depth") else []) + (
+        [dict(c) for c in DEPTH_CHANNELS] if name == "evidence_depth" else [])
 
 
 def channel_set_name(channels: list[dict[str, Any]]) -> str:
     """The ``--channels`` name of a channel list (inverse of :func:`channel_set`)."""
+    if any(ch.get("feature") == "lung_solid_depth" for ch in channels):
+        return "evidence_depth"
     if any(ch.get("feature") == "lung_bronchogram" for ch in channels):
         return "evidence_bronchogram"
     if any(ch.get("feature") == "lung_nodule" for ch in channels):

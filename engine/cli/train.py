@@ -63,7 +63,8 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                         "read finer than the model grid inside each lung (evidence_nodule; "
                         "engine.model.nodule_evidence), the same plus air enclosed by solid "
                         "lung read on that grid (evidence_bronchogram, default; "
-                        "engine.model.bronchogram_evidence), the first four alone (bands, "
+                        "engine.model.bronchogram_evidence), the same plus the depth of solid "
+                        "lung (evidence_depth; engine.model.solid_depth_evidence), the first four alone (bands, "
                         "model 2.0) or the block mean alone (model 1.0)")
     p.add_argument("--interpolation", choices=("footprint", "trilinear"), default=d.interpolation,
                    help="how channels reach the model grid: statistics over each model voxel's "

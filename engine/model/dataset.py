@@ -43,7 +43,6 @@ Label columns must be ``<organ>/<abnormality>`` with a known organ.  Arrays are 
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CTCamError
+from engine.model.cache_key import phantom_cache_tag
 from engine.model.evidence import has_evidence
 from engine.model.preprocess import model_grid_affine, model_input_array, resample_labelmap
 from engine.volume import CTVolume, canonicalize
@@ -283,24 +283,7 @@ def cached_phantom_dataset(cache_dir: str | Path | None, split: str, n: int, pre
     if cache_dir is None:
         return phantom_dataset(split, n, prep, map_shape, labels, organ_codes, keep_organs,
                                workers, log=log, spacing=spacing)
-    from engine.model.bronchogram_evidence import BRONCHOGRAM_EVIDENCE_VERSION
-    from engine.model.footprint import FOOTPRINT_VERSION
-    from engine.model.nodule_evidence import NODULE_EVIDENCE_VERSION
-    from engine.phantom.generate import GENERATOR_VERSION
-
-    features = {ch.get("feature") for ch in prep.get("channels") or []}
-    key = json.dumps([prep["shape"], prep["spacing_mm"], prep["hu_window"],
-                      prep.get("centre", "body"), prep.get("channels"), list(map_shape),
-                      list(labels), organ_codes, list(spacing), GENERATOR_VERSION]
-                     # (a trilinear card's key is unchanged, so its existing caches stay valid)
-                     + ([prep["interpolation"]] if prep.get("interpolation", "trilinear") != "trilinear" else [])
-                     + ([FOOTPRINT_VERSION] if prep.get("interpolation") == "footprint" else [])
-                     + ([NODULE_EVIDENCE_VERSION] if "lung_nodule" in features else [])
-                     + ([["bronchogram", BRONCHOGRAM_EVIDENCE_VERSION]] if "lung_bronchogram" in features else []),
-                     sort_keys=True)
-    import hashlib
-
-    tag = hashlib.sha256(key.encode()).hexdigest()[:10]
+    tag = phantom_cache_tag(prep, map_shape, labels, organ_codes, spacing)
     d = Path(cache_dir) / f"{split}-{tag}"
     d.mkdir(parents=True, exist_ok=True)
     parts = []

@@ -28,6 +28,9 @@ voxels >= 200 HU; the card must hold those three)::
                       computed from the scan itself, not from the channels above
     lung_bronchogram  air enclosed by solid lung, read on the same finer grid inside the
                       exact lung: :mod:`engine.model.bronchogram_evidence`
+    lung_solid_depth  distance from solid lung to the nearest voxel that is not (a mass's
+                      centre lies deeper than any nodule's), same grid and lung:
+                      :mod:`engine.model.solid_depth_evidence`
 
 The organ is the map's ``organ_codes[organ]`` on the model grid, dilated by
 ``EVIDENCE_DILATE`` voxels per axis so a lesion on the organ's edge (a coronary calcification
@@ -44,8 +47,8 @@ import numpy as np
 from scipy import ndimage
 
 FEATURES = ("ground_glass", "lung_spot", "isolated_calcium", "lung_blob", "lung_nodule",
-            "lung_bronchogram")
-FROM_SCAN = ("lung_nodule", "lung_bronchogram")  # read from the scan on a finer grid (engine.model.fine_evidence)
+            "lung_bronchogram", "lung_solid_depth")
+FROM_SCAN = ("lung_nodule", "lung_bronchogram", "lung_solid_depth")  # read from the scan on a finer grid (engine.model.fine_evidence)
 EVIDENCE_DILATE = (2, 2, 1)  # model voxels per axis (8, 8, 7.5 mm on the bundled grid)
 DARK_HU = -500.0
 BLOB_SCALE_MM = 6.0

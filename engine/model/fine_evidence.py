@@ -1,13 +1,14 @@
 """Evidence channels read from the scan on a grid finer than the model's, inside the exact
 organ map: the nodule's ball-ness (:mod:`engine.model.nodule_evidence`, card feature
-``lung_nodule``) and the air bronchogram (:mod:`engine.model.bronchogram_evidence`,
-``lung_bronchogram``).
+``lung_nodule``), the air bronchogram (:mod:`engine.model.bronchogram_evidence`,
+``lung_bronchogram``) and the solid depth (:mod:`engine.model.solid_depth_evidence`,
+``lung_solid_depth``).
 
 The fine grid subdivides each model voxel into ``FINE_FACTORS`` voxels (2 x 2 x 2.5 mm on the
 bundled 4 x 4 x 7.5 mm grid, the training phantoms' own grid).  The scan is resampled onto
 it once, in the box around the requested organs, and each feature goes back to the model
-voxels: ball-ness as the maximum over a model voxel's fine voxels, the bronchogram as the
-count of its enclosed-air fine voxels.
+voxels: ball-ness and depth as the maximum over a model voxel's fine voxels, the bronchogram
+as the count of its enclosed-air fine voxels.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import numpy as np
 
 from engine.model.bronchogram_evidence import BRONCHOGRAM_UNIT, enclosed_air
 from engine.model.nodule_evidence import NODULE_SCALES_MM, NODULE_UNIT, ballness
+from engine.model.solid_depth_evidence import DEPTH_UNIT_MM, solid_depth
 from engine.truth import mask_box
 
 FINE_FACTORS = (2, 2, 3)  # fine voxels per model voxel along each axis
-FINE_FEATURES = ("lung_nodule", "lung_bronchogram")
+FINE_FEATURES = ("lung_nodule", "lung_bronchogram", "lung_solid_depth")
 _MARGIN = 3.0  # sigmas of the largest ball-ness scale around the organs' box
 
 
@@ -97,4 +99,7 @@ def fine_evidence(sample: Callable, organ_sample: Callable, organs_model: np.nda
     for o in (o for f, o in wanted if f == "lung_bronchogram"):  # the solid share inside that lung
         v = model_blocks(enclosed_air(hu, org == organ_codes[o])).sum(axis=(1, 3, 5)) / BRONCHOGRAM_UNIT
         out["lung_bronchogram", o][target] = np.clip(v, 0.0, 1.0)
+    for o in (o for f, o in wanted if f == "lung_solid_depth"):  # the deepest solid point
+        v = model_blocks(solid_depth(hu, org == organ_codes[o], spacing)).max(axis=(1, 3, 5)) / DEPTH_UNIT_MM
+        out["lung_solid_depth", o][target] = np.clip(v, 0.0, 1.0)
     return out
