@@ -90,28 +90,28 @@ DEPTH_CHANNELS: list[dict[str, Any]] = [
 CHANNEL_SETS = ("evidence_bronchogram", "evidence_depth", "evidence_nodule", "evidence", "bands", "mean")
 
 
+# Each ``--channels`` set is the one before it plus its own channels (``mean``: the block mean alone).
+_CHANNEL_LADDER: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    ("bands", DEFAULT_CHANNELS), ("evidence", EVIDENCE_CHANNELS), ("evidence_nodule", NODULE_CHANNELS),
+    ("evidence_bronchogram", BRONCHOGRAM_CHANNELS), ("evidence_depth", DEPTH_CHANNELS))
+
+
 def channel_set(name: str) -> list[dict[str, Any]]:
     """The model input channels of ``ctcam train --channels NAME`` (:data:`CHANNEL_SETS`)."""
     if name == "mean":
         return []
-    base = [dict(c) for c in DEFAULT_CHANNELS]
-    if name == "bands":
-        return base
-    return base + [dict(c) for c in EVIDENCE_CHANNELS] + (
-        [dict(c) for c in NODULE_CHANNELS] if name in ("evidence_nodule", "evidence_bronchogram", "evidence_depth")
-        else []) + (
-        [dict(c) for c in BRONCHOGRAM_CHANNELS] if name in ("evidence_bronchogram", "evidence_depth") else []) + (
-        [dict(c) for c in DEPTH_CHANNELS] if name == "evidence_depth" else [])
+    names = [n for n, _ in _CHANNEL_LADDER]
+    if name not in names:
+        raise ValueError(f"unknown channel set {name!r} (known: {', '.join(CHANNEL_SETS)})")
+    return [dict(c) for _, added in _CHANNEL_LADDER[:names.index(name) + 1] for c in added]
 
 
 def channel_set_name(channels: list[dict[str, Any]]) -> str:
     """The ``--channels`` name of a channel list (inverse of :func:`channel_set`)."""
-    if any(ch.get("feature") == "lung_solid_depth" for ch in channels):
-        return "evidence_depth"
-    if any(ch.get("feature") == "lung_bronchogram" for ch in channels):
-        return "evidence_bronchogram"
-    if any(ch.get("feature") == "lung_nodule" for ch in channels):
-        return "evidence_nodule"
+    features = {ch.get("feature") for ch in channels}
+    for name, added in reversed(_CHANNEL_LADDER[2:]):  # the sets told apart by a scan-read feature
+        if added[0]["feature"] in features:
+            return name
     return "evidence" if has_evidence(channels) else "bands" if channels else "mean"
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from engine.model.bronchogram_evidence import SOLID_HU  # "solid lung", one threshold for both
 from engine.truth import mask_box
 
 SOLID_DEPTH_EVIDENCE_VERSION = 1  # in the training cache's key: change it with the feature
-SOLID_HU = -300.0
 DEPTH_UNIT_MM = 25.0  # depth read as 1 (a 50 mm ball's centre)
 
 
