@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.cam.registry import get_method
 from engine.labels import LABELS, ORGAN_CODES
 from engine.model.batches import batch_tensors, dataset_mean, predict
 from engine.model.checkpoint import load_checkpoint, save_checkpoint
@@ -46,11 +45,10 @@ from engine.model.dataset import (
 )
 from engine.model.evidence import has_evidence, is_evidence
 from engine.model.loading import hardware_string, new_card, save_model, select_device
-from engine.model.losses import DEFAULT_LAMBDA, classification_loss, lesion_loss, mask_loss
+from engine.model.losses import DEFAULT_LAMBDA
 from engine.model.metrics import auroc_per_label
 from engine.model.net import AxialNet
-
-HIRESCAM = get_method("hirescam")  # the mask loss penalises HiResCAM evidence outside the organ
+from engine.train_step import step_losses
 
 DEFAULT_PREPROCESSING: dict[str, Any] = {
     "shape": [96, 96, 48],
@@ -253,12 +251,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     lo, hi = (float(v) for v in prep["hu_window"])
     windows = [[round((w_lo - lo) / (hi - lo) - mean0, 6), round((w_hi - lo) / (hi - lo) - mean0, 6)]
                for w_lo, w_hi in cfg.input_windows_hu]  # HU -> model-input units (mean channel)
-    model = AxialNet(len(labels), cfg.shape, cfg.stem_width, cfg.widths, cfg.strides,
-                     cfg.reduce_widths, input_windows=windows,
-                     in_channels=len(cfg.channels) if cfg.channels else 1,
-                     pooling=cfg.pooling, temperature=cfg.temperature,
-                     input_maxima=cfg.input_maxima,
-                     backbone_channels=backbone_channels(cfg)).to(device)
+    model = new_model(cfg, len(labels), windows).to(device)
     head = list(model.head.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": rest, "lr_mult": 1.0},
@@ -292,22 +285,10 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             if state["step"] >= total:
                 break
             idx = np.sort(perm[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            x, y, cells, has, les = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
+            batch = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], total, cfg) * g["lr_mult"]
-            a = model.features(x)
-            z = model.head.cell_scores(a)  # (B, L, G, h, w)
-            loss_c = classification_loss(model.head.pool(z), y)
-            loss = loss_c
-            loss_m = loss_l = torch.zeros(())
-            if cfg.mask_loss:
-                cams = HIRESCAM.head_maps(model.head, a, z).permute(0, 1, 3, 4, 2)  # (B, L, mi, mj, mk)
-                loss_m = mask_loss(cams, y, cells, label_organ, has, cfg.mask_evidence)
-                loss = loss + cfg.mask_lambda * loss_m
-            if use_lesions:
-                loss_l = lesion_loss(z.permute(0, 1, 3, 4, 2), les, cfg.lesion_pos_weight,
-                                     cfg.lesion_balanced)
-                loss = loss + cfg.lesion_weight * loss_l
+            loss, loss_c, loss_m, loss_l = step_losses(model, batch, label_organ, cfg, use_lesions)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -361,6 +342,15 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     wpath, cpath = save_model(model, card, out, cfg.stem)
     log(f"wrote {wpath} and {cpath}; val macro AUROC {np.nanmean(aucs):.4f}")
     return wpath, cpath
+
+
+def new_model(cfg: TrainConfig, n_labels: int, windows: list[list[float]] | None = None) -> AxialNet:
+    """The untrained network of ``cfg`` (``windows``: its input windows in model-input units)."""
+    return AxialNet(n_labels, cfg.shape, cfg.stem_width, cfg.widths, cfg.strides,
+                    cfg.reduce_widths, input_windows=windows or [],
+                    in_channels=len(cfg.channels) if cfg.channels else 1,
+                    pooling=cfg.pooling, temperature=cfg.temperature,
+                    input_maxima=cfg.input_maxima, backbone_channels=backbone_channels(cfg))
 
 
 def backbone_channels(cfg: TrainConfig) -> int | None:

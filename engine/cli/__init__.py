@@ -27,6 +27,10 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "engine.cli.train:main",
     "evaluate": "engine.cli.evaluate:main",
 }
+# long runs that allocate and free big tensors all the time: their process keeps freed memory
+# (engine.heap_policy; a training step 1.3-1.5x faster).  Set here, in the command's own
+# process, not in the functions the tests call in theirs.
+KEEP_FREED_MEMORY = ("train", "evaluate")
 
 __all__ = ["SUBCOMMANDS", "DEBUG_ENV", "OneLineParser", "main", "run_guarded",
            "unexpected_error_line"]
@@ -35,6 +39,10 @@ __all__ = ["SUBCOMMANDS", "DEBUG_ENV", "OneLineParser", "main", "run_guarded",
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
+        if argv[0] in KEEP_FREED_MEMORY:
+            from engine.heap_policy import keep_freed_memory
+
+            keep_freed_memory()
         return run_guarded(argv[0], SUBCOMMANDS[argv[0]], argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         p = argparse.ArgumentParser(prog="ctcam", description=__doc__)
