@@ -200,8 +200,11 @@ def load_data(cfg: TrainConfig, prep: dict[str, Any], map_shape: tuple[int, int,
     cell_shape = cache_cell_shape(prep["shape"], map_shape)
     train = cached_phantom_dataset(cfg.cache, "train", cfg.n_train, prep, cell_shape, labels,
                                    ORGAN_CODES, workers=cfg.workers, log=log, spacing=sp)
+    # validation cached with its organ maps, as ctcam evaluate reads it (not rendered twice)
     val = cached_phantom_dataset(cfg.cache, "val", cfg.n_val, prep, cell_shape, labels,
-                                 ORGAN_CODES, workers=cfg.workers, log=log, spacing=sp)
+                                 ORGAN_CODES, keep_organs=True, workers=cfg.workers, log=log,
+                                 spacing=sp)
+    val.organs = val.lesion_bits = None  # not used in training
     for ds in (train, val):
         ds.pool_to(map_shape)
     from engine.phantom.generate import GENERATOR_VERSION

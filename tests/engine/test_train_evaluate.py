@@ -103,3 +103,25 @@ def test_evaluate_cli_defaults_to_the_bundled_and_base_models(tmp_path, monkeypa
     assert seen["mask"] == bundled_model_paths()
     assert seen["base"] == evaluation.base_model_paths()
     assert all(p.is_file() for pair in seen.values() for p in pair)
+
+
+def test_evaluate_reads_the_validation_phantoms_training_cached(tmp_path):
+    """ctcam train caches its validation phantoms with their organ maps, the way ctcam
+    evaluate reads them, so an evaluation after training renders only the test phantoms."""
+    from engine.cli.train import main as train_main
+
+    torch.set_num_threads(1)
+    cache, out = tmp_path / "cache", tmp_path / "model"
+    assert train_main(["--out", str(out), "--cache", str(cache), "--n-train", "2", "--n-val", "2",
+                       "--steps", "1", "--batch-size", "2", "--channels", "mean",
+                       "--shape", "32", "32", "12", "--spacing", "12", "12", "30",
+                       "--stem-width", "4", "--widths", "4", "8", "--strides", "1", "2",
+                       "--reduce-widths", "4", "--threads", "1"]) == 0
+    val_chunks = list(cache.glob("val-*/*.npz"))
+    assert [p.name for p in val_chunks] == ["000000-2-organs.npz"]
+    logs: list[str] = []
+    evaluate({"mask": (out / "axialnet.safetensors", out / "axialnet.json")}, tmp_path / "eval",
+             n_cases=2, n_val=2, cache=str(cache), workers=1, device="cpu", log=logs.append)
+    rendered = [m for m in logs if "cached" in m]
+    assert rendered and all(m.startswith("test:") for m in rendered), logs
+    assert list(cache.glob("val-*/*.npz")) == val_chunks
