@@ -89,3 +89,30 @@ def test_a_scan_larger_than_the_model_grid_gives_each_edge_voxel_only_its_own_fo
         assert got[1, i, j, k] == block.max()
         assert got[3, i, j, k] == pytest.approx(((block >= 200) & (block < 4000)).mean(), abs=1e-6)
     assert got[2:].max() <= 1.0
+
+
+@pytest.mark.parametrize("slab_bytes", [1, 3 * 32 * 32 * 4, 5 * 30 * 34 * 4 + 7, 32 << 20])
+def test_reading_the_scan_in_chunks_of_any_size_gives_the_same_numbers(slab_bytes):
+    """The scan is read in chunks of whole slices; a model slab may straddle two chunks.
+    A grid offset by a fraction of a voxel, slices that are not a whole number per model
+    slab, model voxels outside the scan: every chunk size gives the same numbers, equal to
+    the mean, maximum and share computed directly on each footprint."""
+    vol = _random_volume(4, (30, 34, 37), (1.0, 1.0, 1.25))
+    hu = vol.hu
+    aff = model_grid_affine(vol, PREP)
+    aff[:3, 3] += [1.3, -0.7, 2.1]
+    got = footprint_stats(vol, aff, (8, 8, 6), CHANNELS, -1000.0, slab_bytes=slab_bytes)
+    t = np.linalg.inv(aff) @ vol.affine
+    owner = [np.floor(t[a, a] * np.arange(hu.shape[a]) + t[a, 3] + 0.5).astype(int) for a in range(3)]
+    for m in [(0, 0, 0), (3, 4, 2), (7, 7, 5), (2, 6, 0), (5, 1, 4)]:
+        sel = np.ix_(*[owner[a] == m[a] for a in range(3)])
+        foot = hu[sel].astype(np.float64)
+        if foot.size == 0:
+            assert got[0][m] == -1000.0 and got[1][m] == -1000.0
+            continue
+        assert got[0][m] == pytest.approx(foot.mean(), rel=1e-5)
+        assert got[1][m] == foot.max()
+        assert got[2][m] == pytest.approx(np.mean(foot < -950))
+        assert got[3][m] == pytest.approx(np.mean(foot >= 200))
+    again = footprint_stats(vol, aff, (8, 8, 6), CHANNELS, -1000.0, slab_bytes=32 << 20)
+    np.testing.assert_array_equal(got, again)
