@@ -4,8 +4,8 @@
 Why: a training step allocates and frees tensors of tens to hundreds of MB (a batch of 8
 phantoms is 212 MB as float32; the backbone's activations are 10-80 MB each).  glibc serves
 every block over its mmap threshold (at most 32 MB) with a fresh mmap and unmaps it on free,
-so every step touches its memory anew and pays a page fault per 4 KB page (20-33 % of the
-CPU time was system time).  With mmap off for blocks and no trimming, the heap keeps its
+so every step has the kernel fault in and zero its pages again (20-33 % of the CPU time
+was system time).  With mmap off for blocks and no trimming, the heap keeps its
 pages and the next step reuses them: measured by ``benchmarks/train_step.py``, side by side
 in one run.  The cost is that the process keeps its peak memory until it ends, which suits a
 training or evaluation run, not the viewer.
