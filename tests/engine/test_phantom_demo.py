@@ -69,4 +69,9 @@ def test_demo_regenerates_exactly(demo):
     case = generate(DEMO_SEED, DEMO_SIZE, prevalence=DEMO_PREVALENCE)
     assert case.labels == doc["labels"], "generator changed: run python tools/make_demo.py"
     assert np.array_equal(case.organs, organs)
-    assert np.array_equal(case.volume.hu, vol.hu)
+    # the HU are floats rounded to whole numbers: another numpy build or CPU (SIMD path) may
+    # round a value lying at .5 the other way (numpy 2.4.6 on an AVX2 EPYC: 113 of 7.1 M
+    # voxels by 1 HU); a changed generator moves far more, and by more
+    diff = np.abs(case.volume.hu.astype(np.int32) - vol.hu.astype(np.int32))
+    assert diff.max() <= 1 and np.count_nonzero(diff) < 1e-4 * diff.size, \
+        (int(diff.max()), int(np.count_nonzero(diff)), "generator changed: run python tools/make_demo.py")
