@@ -23,7 +23,14 @@ import torch
 from engine.heap_policy import keep_freed_memory
 from engine.labels import ORGAN_CODES
 from engine.model.batches import batch_tensors, centring, dataset_mean
-from engine.train import DEFAULT_PREPROCESSING, TrainConfig, channel_set, load_data, new_model
+from engine.train import (
+    TrainConfig,
+    channel_set,
+    data_grid,
+    label_organ_index,
+    load_data,
+    new_model,
+)
 from engine.train_step import step_losses
 
 
@@ -46,10 +53,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = TrainConfig(out="unused", n_train=8, n_val=1, channels=channel_set(a.channels), workers=2)
-    probe = new_model(cfg, 1)
-    map_shape = (*probe.feature_shape[1:], probe.n_groups)
-    prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm),
-                interpolation=cfg.interpolation, channels=[dict(c) for c in cfg.channels])
+    prep, map_shape = data_grid(cfg)
     t = time.perf_counter()
     train_ds, _, labels, _ = load_data(cfg, prep, map_shape, lambda m: None)
     print(f"{len(train_ds)} phantoms with {len(cfg.channels)} channels ready in "
@@ -80,7 +84,7 @@ def main() -> None:
 
 def step_times(cfg, train_ds, labels, mean, idx, n):
     """Seconds of each of ``n`` steps after two warm-up steps, from the same start weights."""
-    label_organ = torch.tensor([list(ORGAN_CODES).index(lab.partition("/")[0]) for lab in labels])
+    label_organ = label_organ_index(labels, ORGAN_CODES)
     torch.manual_seed(0)
     model = new_model(cfg, len(labels))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)

@@ -233,20 +233,13 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
         torch.set_num_threads(cfg.threads)
     device = select_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = AxialNet(1, cfg.shape, cfg.stem_width, cfg.widths, cfg.strides, cfg.reduce_widths)
-    map_shape = (*model.feature_shape[1:], model.n_groups)
-    prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm),
-                interpolation=cfg.interpolation)
-    if cfg.channels:
-        prep["channels"] = [dict(c) for c in cfg.channels]
+    prep, map_shape = data_grid(cfg)
     t0 = time.perf_counter()
     train_ds, val_ds, labels, data_info = load_data(cfg, prep, map_shape, log)
     data_time = time.perf_counter() - t0
     log(f"data ready: {len(train_ds)} train, {len(val_ds)} val cases in {data_time:.0f} s")
     organ_codes = data_info.pop("organ_codes")
-    organ_names = list(organ_codes)
-    label_organ = torch.tensor([organ_names.index(lab.partition("/")[0]) for lab in labels],
-                               device=device)
+    label_organ = label_organ_index(labels, organ_codes, device)
     prep["mean"] = dataset_mean(train_ds)
     mean0 = prep["mean"][0] if isinstance(prep["mean"], list) else prep["mean"]
 
@@ -345,6 +338,22 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     wpath, cpath = save_model(model, card, out, cfg.stem)
     log(f"wrote {wpath} and {cpath}; val macro AUROC {np.nanmean(aucs):.4f}")
     return wpath, cpath
+
+
+def data_grid(cfg: TrainConfig) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    """The preprocessing of ``cfg``'s model input (its mean still unset) and its map grid."""
+    probe = AxialNet(1, cfg.shape, cfg.stem_width, cfg.widths, cfg.strides, cfg.reduce_widths)
+    prep = dict(DEFAULT_PREPROCESSING, shape=list(cfg.shape), spacing_mm=list(cfg.spacing_mm),
+                interpolation=cfg.interpolation)
+    if cfg.channels:
+        prep["channels"] = [dict(c) for c in cfg.channels]
+    return prep, (*probe.feature_shape[1:], probe.n_groups)
+
+
+def label_organ_index(labels: list[str], organ_codes: dict[str, int], device=None) -> torch.Tensor:
+    """Per label, the index of its organ in ``organ_codes`` (the mask loss's organ cells)."""
+    names = list(organ_codes)
+    return torch.tensor([names.index(lab.partition("/")[0]) for lab in labels], device=device)
 
 
 def new_model(cfg: TrainConfig, n_labels: int, windows: list[list[float]] | None = None) -> AxialNet:

@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cache = (a.cache or out / "cache").resolve()
     ctcam = [sys.executable, "-m", "engine.cli"]
-    recipe = json.loads(BUNDLED_CARD.read_text(encoding="utf-8"))["training"]["recipe"]
+    bundled = json.loads(BUNDLED_CARD.read_text(encoding="utf-8"))
+    recipe = bundled["training"]["recipe"]
     model = out / "model"
     weights, card_path = model / "axialnet.safetensors", model / "axialnet.json"
     if not card_path.is_file():
@@ -117,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.write_text((out / "demo.log").read_text(encoding="utf-8"), encoding="utf-8")
     new = json.loads(evaluation.read_text(encoding="utf-8"))["models"]["mask"]
     old = json.loads(BUNDLED_EVALUATION.read_text(encoding="utf-8"))["models"]["mask"]
-    bundled_version = json.loads(BUNDLED_CARD.read_text(encoding="utf-8")).get("version")
-    table = compare_table(new, old, f"bundled {bundled_version}")
+    table = compare_table(new, old, f"bundled {bundled.get('version')}")
     (out / "compare.md").write_text(f"# Retrain in {out}\n\ntrain options beyond the bundled recipe: "
                                     f"{shlex.join(overrides) or 'none'}\n\n{table}\n\n## Demo\n\n"
                                     f"{demo.read_text(encoding='utf-8')}\n", encoding="utf-8")
