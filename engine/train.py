@@ -232,7 +232,6 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = select_device(cfg.device)
-    torch.manual_seed(cfg.seed)
     prep, map_shape = data_grid(cfg)
     t0 = time.perf_counter()
     train_ds, val_ds, labels, data_info = load_data(cfg, prep, map_shape, log)
