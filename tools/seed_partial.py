@@ -1,0 +1,83 @@
+"""Seed an evaluation folder with one model's earlier result, so that ``ctcam evaluate``
+scores only the model that changed.
+
+``ctcam evaluate`` keeps each model's scores in ``OUT/partial-<name>.json`` and reuses them
+when the weights' sha256 and the case counts match.  The docs keep only ``evaluation.json``
+and ``evaluation.md``; this rebuilds the partial of one model from those two (the OrganIoU
+thresholds are read from the markdown table) and that model's card, refusing when the card's
+weights are not the ones evaluated.  The test and validation phantoms are seeded, so an
+unchanged model scores the same on them; re-scoring it would only cost time.
+
+Usage::
+
+    python tools/seed_partial.py --name base --card resources/model/base/axialnet_base.json \
+        --from docs --out /work/r35/eval_all
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+METHODS = ("hirescam", "gradcam")
+
+
+def thresholds_from_markdown(md: str, name: str, labels: list[str]) -> dict[str, dict[int, float]]:
+    """The model's per-label OrganIoU thresholds from evaluation.md's last table."""
+    head, _, table = md.partition("## OrganIoU thresholds")
+    if not table:
+        raise SystemExit("evaluation.md has no 'OrganIoU thresholds' table")
+    rows = [r.strip().strip("|").split("|") for r in table.splitlines() if r.startswith("|")]
+    columns = [c.strip() for c in rows[0]]
+    out: dict[str, dict[int, float]] = {m: {} for m in METHODS}
+    for m in METHODS:
+        col = columns.index(f"{name} {m}")
+        for row in rows[2:]:
+            lab = row[0].strip()
+            if lab not in labels:
+                raise SystemExit(f"evaluation.md: unknown label {lab!r} in the thresholds table")
+            cell = row[col].strip()
+            if cell:
+                out[m][labels.index(lab)] = float(cell)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", required=True, choices=("base", "mask"))
+    p.add_argument("--card", required=True, type=Path)
+    p.add_argument("--from", dest="src", required=True, type=Path, help="folder with evaluation.json/.md")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--n-val", type=int, default=200)
+    a = p.parse_args(argv)
+    ev = json.loads((a.src / "evaluation.json").read_text(encoding="utf-8"))
+    md = (a.src / "evaluation.md").read_text(encoding="utf-8")
+    card = json.loads(a.card.read_text(encoding="utf-8"))
+    weights = a.card.parent / card["weights"]["file"]
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if sha != card["weights"]["sha256"]:
+        raise SystemExit(f"{weights}: sha256 differs from its card's")
+    if f"(sha256 {sha[:12]})" not in md.partition(f"- **{a.name}**:")[2].partition("\n")[0]:
+        raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} there is not {weights}")
+    labels = list(ev["models"][a.name]["auroc"])
+    extra = {"thresholds": thresholds_from_markdown(md, a.name, labels),
+             "prevalence": None, "card": str(a.card), "sha256": sha,
+             "training": card.get("training", {})}
+    section = md.partition("## Classification")[2].partition("\n## ")[0]
+    prevalence = [float(r.split("|")[2]) for r in section.splitlines()
+                  if r.startswith("|") and r.split("|")[1].strip() in labels]
+    if len(prevalence) != len(labels):
+        raise SystemExit("evaluation.md: the classification table's prevalence column is incomplete")
+    extra["prevalence"] = prevalence
+    a.out.mkdir(parents=True, exist_ok=True)
+    target = a.out / f"partial-{a.name}.json"
+    target.write_text(json.dumps({"sha256": sha, "n_cases": ev["n_cases"], "n_val": a.n_val,
+                                  "result": ev["models"][a.name], "extra": extra}), encoding="utf-8")
+    print(f"written {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
