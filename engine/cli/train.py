@@ -111,9 +111,29 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                        device=a.device, resume=a.resume)
 
 
+def check_card_ahead(cfg: training.TrainConfig) -> None:
+    """Validate the card this run will write, before any data is made: a recipe the card
+    format refuses (e.g. more input channels than a card may declare) fails in seconds, not
+    after an hour of caching and training.  Raises ModelCardError."""
+    from engine.model.card import validate_card
+    from engine.model.loading import new_card
+    from engine.labels import LABELS, ORGAN_CODES
+
+    prep, _ = training.data_grid(cfg)
+    prep["mean"] = [0.0] * len(prep.get("channels") or [None])
+    lo, hi = (float(v) for v in prep["hu_window"])  # HU -> model-input units, as train() does
+    windows = [[(w_lo - lo) / (hi - lo), (w_hi - lo) / (hi - lo)] for w_lo, w_hi in cfg.input_windows_hu]
+    model = training.new_model(cfg, len(LABELS), windows)
+    card = new_card(model, LABELS, ORGAN_CODES, prep, name=cfg.name, version=cfg.version)
+    card["weights"] = {"file": f"{cfg.stem}.safetensors", "sha256": "0" * 64}
+    validate_card(card, f"{cfg.out}/{cfg.stem}.json (before training)")
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
+        if not cfg.data:
+            check_card_ahead(cfg)
         training.train(cfg)
     except CTCamError as exc:
         print(f"error: {exc}", file=sys.stderr)

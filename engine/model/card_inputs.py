@@ -13,7 +13,7 @@ from typing import Any
 from engine.model.errors import ModelCardError
 from engine.model.evidence import evidence_problems
 
-MAX_CHANNELS = 16
+MAX_CHANNELS = 32  # a bound on the first convolution (a card's number); 17 with the depth channels
 STATS = ("mean", "max", "fraction", "evidence")
 POOLINGS = ("mean", "lse")
 INTERPOLATIONS = ("trilinear", "footprint")

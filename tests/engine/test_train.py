@@ -16,6 +16,7 @@ from engine.cli.train import main as train_main
 from engine.model import load_model
 from engine.model.losses import allowed_regions, mask_loss
 from engine.model.metrics import auroc, localisation_scores, upsample_maps
+from engine.train import CHANNEL_SETS
 
 
 def test_allowed_region_is_organ_when_present_and_empty_when_absent():
@@ -269,3 +270,25 @@ def test_train_with_evidence_channels_gates_them_by_the_folder_organ_maps(tmp_pa
     shutil.rmtree(data / "organs")
     assert train_main(["--data", str(data), "--out", str(tmp_path / "out2"), "--epochs", "1",
                        "--channels", "evidence", *TINY]) == 0
+
+
+@pytest.mark.parametrize("name", CHANNEL_SETS)
+def test_every_channel_set_makes_a_card_the_loader_accepts(name):
+    """`ctcam train --channels NAME` writes a card at the end of the run; the card must pass
+    the loader's checks (the depth set's 17 channels once failed them after a whole run)."""
+    from engine.cli.train import check_card_ahead, parse_args
+
+    check_card_ahead(parse_args(["--out", "unused", "--channels", name]))
+
+
+def test_a_recipe_the_card_refuses_fails_before_any_data_is_made(tmp_path, monkeypatch, capsys):
+    from engine.cli import train as train_cli
+    from engine.model import card_inputs
+
+    monkeypatch.setattr(card_inputs, "MAX_CHANNELS", 16)
+    called = []
+    monkeypatch.setattr(train_cli.training, "train", lambda cfg: called.append(cfg))
+    rc = train_cli.main(["--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"),
+                         "--channels", "evidence_depth"])
+    assert rc == 2 and not called and not (tmp_path / "c").exists()
+    assert "preprocessing.channels must be a list of 1..16" in capsys.readouterr().err
