@@ -115,9 +115,9 @@ def check_card_ahead(cfg: training.TrainConfig) -> None:
     """Validate the card this run will write, before any data is made: a recipe the card
     format refuses (e.g. more input channels than a card may declare) fails in seconds, not
     after an hour of caching and training.  Raises ModelCardError."""
+    from engine.labels import LABELS, ORGAN_CODES
     from engine.model.card import validate_card
     from engine.model.loading import new_card
-    from engine.labels import LABELS, ORGAN_CODES
 
     prep, _ = training.data_grid(cfg)
     prep["mean"] = [0.0] * len(prep.get("channels") or [None])
