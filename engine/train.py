@@ -48,6 +48,7 @@ from engine.model.loading import hardware_string, new_card, save_model, select_d
 from engine.model.losses import DEFAULT_LAMBDA
 from engine.model.metrics import auroc_per_label
 from engine.model.net import AxialNet
+from engine.model.preprocess import windows_in_input_units
 from engine.train_step import step_losses
 
 DEFAULT_PREPROCESSING: dict[str, Any] = {
@@ -243,9 +244,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
     mean0 = prep["mean"][0] if isinstance(prep["mean"], list) else prep["mean"]
 
     torch.manual_seed(cfg.seed)
-    lo, hi = (float(v) for v in prep["hu_window"])
-    windows = [[round((w_lo - lo) / (hi - lo) - mean0, 6), round((w_hi - lo) / (hi - lo) - mean0, 6)]
-               for w_lo, w_hi in cfg.input_windows_hu]  # HU -> model-input units (mean channel)
+    windows = windows_in_input_units(cfg.input_windows_hu, prep, mean0)  # HU -> mean-channel units
     model = new_model(cfg, len(labels), windows).to(device)
     head = list(model.head.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]

@@ -17,16 +17,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
-METHODS = ("hirescam", "gradcam")
+from engine.model.card import file_sha256
+from engine.results import METHODS
 
 
 def thresholds_from_markdown(md: str, name: str, labels: list[str]) -> dict[str, dict[int, float]]:
     """The model's per-label OrganIoU thresholds from evaluation.md's last table."""
-    head, _, table = md.partition("## OrganIoU thresholds")
+    table = md.partition("## OrganIoU thresholds")[2]
     if not table:
         raise SystemExit("evaluation.md has no 'OrganIoU thresholds' table")
     rows = [r.strip().strip("|").split("|") for r in table.splitlines() if r.startswith("|")]
@@ -56,21 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     md = (a.src / "evaluation.md").read_text(encoding="utf-8")
     card = json.loads(a.card.read_text(encoding="utf-8"))
     weights = a.card.parent / card["weights"]["file"]
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sha = file_sha256(weights)
     if sha != card["weights"]["sha256"]:
         raise SystemExit(f"{weights}: sha256 differs from its card's")
     if f"(sha256 {sha[:12]})" not in md.partition(f"- **{a.name}**:")[2].partition("\n")[0]:
         raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} there is not {weights}")
     labels = list(ev["models"][a.name]["auroc"])
-    extra = {"thresholds": thresholds_from_markdown(md, a.name, labels),
-             "prevalence": None, "card": str(a.card), "sha256": sha,
-             "training": card.get("training", {})}
     section = md.partition("## Classification")[2].partition("\n## ")[0]
     prevalence = [float(r.split("|")[2]) for r in section.splitlines()
                   if r.startswith("|") and r.split("|")[1].strip() in labels]
     if len(prevalence) != len(labels):
         raise SystemExit("evaluation.md: the classification table's prevalence column is incomplete")
-    extra["prevalence"] = prevalence
+    extra = {"thresholds": thresholds_from_markdown(md, a.name, labels), "prevalence": prevalence,
+             "card": str(a.card), "sha256": sha, "training": card.get("training", {})}
     a.out.mkdir(parents=True, exist_ok=True)
     target = a.out / f"partial-{a.name}.json"
     target.write_text(json.dumps({"sha256": sha, "n_cases": ev["n_cases"], "n_val": a.n_val,

@@ -118,12 +118,11 @@ def check_card_ahead(cfg: training.TrainConfig) -> None:
     from engine.labels import LABELS, ORGAN_CODES
     from engine.model.card import validate_card
     from engine.model.loading import new_card
+    from engine.model.preprocess import windows_in_input_units
 
     prep, _ = training.data_grid(cfg)
     prep["mean"] = [0.0] * len(prep.get("channels") or [None])
-    lo, hi = (float(v) for v in prep["hu_window"])  # HU -> model-input units, as train() does
-    windows = [[(w_lo - lo) / (hi - lo), (w_hi - lo) / (hi - lo)] for w_lo, w_hi in cfg.input_windows_hu]
-    model = training.new_model(cfg, len(LABELS), windows)
+    model = training.new_model(cfg, len(LABELS), windows_in_input_units(cfg.input_windows_hu, prep))
     card = new_card(model, LABELS, ORGAN_CODES, prep, name=cfg.name, version=cfg.version)
     card["weights"] = {"file": f"{cfg.stem}.safetensors", "sha256": "0" * 64}
     validate_card(card, f"{cfg.out}/{cfg.stem}.json (before training)")

@@ -230,6 +230,15 @@ def input_channels(volume: CTVolume, model_affine: np.ndarray, prep: dict[str, A
     return out
 
 
+def windows_in_input_units(windows_hu: list[list[float]], prep: dict[str, Any],
+                           centre: float = 0.0) -> list[list[float]]:
+    """[low, high] HU pairs (``ctcam train --input-windows-hu``) in the units of the mean-HU
+    channel: scaled like :func:`window` (not clipped) and centred by ``centre``."""
+    lo, hi = (float(v) for v in prep["hu_window"])
+    return [[round((w_lo - lo) / (hi - lo) - centre, 6), round((w_hi - lo) / (hi - lo) - centre, 6)]
+            for w_lo, w_hi in windows_hu]
+
+
 def window(hu: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
     """Clip to the HU window and scale to [0, 1] (float32); no centring."""
     lo, hi = (float(v) for v in prep["hu_window"])
