@@ -1,0 +1,52 @@
+"""tools/ensemble_probe.py: the ensemble is the mean of the members' logits, its table's
+numbers are the AUROCs of exactly those scores, and models of different recipes are refused."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import CTCamError
+from engine.model.loading import load_model
+from engine.model.metrics import auroc_per_label
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("ensemble_probe", ROOT / "tools" / "ensemble_probe.py")
+probe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(probe)
+
+
+def test_ensemble_of_two_noisy_members_is_the_auroc_of_their_mean_logit():
+    rng = np.random.default_rng(0)
+    y = rng.random((400, 3)) < 0.3
+    signal = y * 1.0
+    a = signal + rng.normal(scale=1.0, size=y.shape)  # independent noise: the mean is better
+    b = signal + rng.normal(scale=1.0, size=y.shape)
+    table, numbers = probe.ensemble_table(y, [a, b], ["x", "y", "z"])
+    ens = auroc_per_label(y, (a + b) / 2)
+    assert np.allclose(numbers["ensemble_auroc"], ens)
+    assert np.allclose(numbers["auroc"][0], auroc_per_label(y, a))
+    assert numbers["ensemble_macro"] > max(numbers["macro"])  # averaging independent errors helps
+    assert table.count("\n") == 2 + 3  # header, rule, three labels, macro
+    assert f"**{numbers['ensemble_macro']:.3f}**" in table
+
+
+def test_one_model_twice_is_its_own_ensemble():
+    rng = np.random.default_rng(1)
+    y = rng.random((100, 2)) < 0.5
+    s = y + rng.normal(size=y.shape)
+    _, numbers = probe.ensemble_table(y, [s, s], ["a", "b"])
+    assert numbers["macro"][0] == numbers["macro"][1] == pytest.approx(numbers["ensemble_macro"])
+
+
+def test_models_of_different_recipes_are_refused():
+    mask = load_model(ROOT / "resources/model/axialnet.safetensors", ROOT / "resources/model/axialnet.json",
+                      device="cpu")
+    base = load_model(ROOT / "resources/model/base/axialnet_base.safetensors",
+                      ROOT / "resources/model/base/axialnet_base.json", device="cpu")
+    probe.same_input([mask, mask])  # one recipe: accepted
+    with pytest.raises(CTCamError, match="another input"):
+        probe.same_input([mask, base])

@@ -1,0 +1,121 @@
+"""How much of a recipe's error is run-to-run variance: score several models of one recipe
+(same input channels) on the cached held-out phantoms and on the demo, each alone and as
+the mean of their logits (an ensemble, whose HiResCAM would be the mean of the members'
+maps: each member's map sums to its own logit's identity, so the mean's map sums to the
+mean's).
+
+Usage::
+
+    python tools/ensemble_probe.py --cache DIR --model W.safetensors CARD.json \\
+        --model W2.safetensors CARD2.json [--split test] [--n 200] [--demo]
+
+Prints, per label, each model's AUROC, the spread between them and the ensemble's AUROC,
+then the macro values; with ``--demo`` the demo's probabilities (each model's calibrated
+output and the ensemble's raw sigmoid) beside the truth.  Reads the same cache as
+``ctcam evaluate`` (renders what is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import CTCamError
+from engine.model.batches import batch_tensors
+from engine.model.dataset import ArrayDataset, cache_cell_shape, cached_phantom_dataset
+from engine.model.loading import LoadedModel, load_model
+from engine.model.metrics import auroc_per_label
+from engine.resources import resources_dir
+
+
+@torch.no_grad()
+def case_logits(lm: LoadedModel, ds: ArrayDataset, batch_size: int = 8) -> np.ndarray:
+    """(N, L) logits of every case of ``ds``."""
+    mean = lm.card["preprocessing"]["mean"]
+    out = []
+    for s in range(0, len(ds), batch_size):
+        x = batch_tensors(ds, np.arange(s, min(len(ds), s + batch_size)), mean, lm.device)[0]
+        out.append(lm.model(x).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def same_input(models: list[LoadedModel]) -> None:
+    """Refuse models whose inputs or labels differ (their logits would not be comparable)."""
+    first = models[0]
+    key = lambda lm: (lm.card["preprocessing"], lm.label_names, list(lm.model.feature_shape[1:]),  # noqa: E731
+                      lm.model.n_groups)
+    for lm in models[1:]:
+        if key(lm) != key(first):
+            raise CTCamError(f"{lm.card_path} has another input, map grid or label list than "
+                             f"{first.card_path}; an ensemble needs one recipe's inputs.")
+
+
+def ensemble_table(y: np.ndarray, logits: list[np.ndarray], labels: list[str]) -> tuple[str, dict]:
+    """Markdown rows per label (each model, spread, ensemble) and the macro values."""
+    per = [auroc_per_label(y, lg) for lg in logits]
+    ens = auroc_per_label(y, np.mean(logits, axis=0))
+    names = " | ".join(f"model {i + 1}" for i in range(len(logits)))
+    rows = [f"| label | {names} | spread | ensemble |", "|---" * (len(logits) + 3) + "|"]
+    for c, lab in enumerate(labels):
+        vals = [p[c] for p in per]
+        rows.append(f"| {lab} | " + " | ".join(f"{v:.3f}" for v in vals) +
+                    f" | {max(vals) - min(vals):.3f} | {ens[c]:.3f} |")
+    macro = [float(np.nanmean(p)) for p in per]
+    rows.append("| **macro** | " + " | ".join(f"{v:.3f}" for v in macro) +
+                f" | {max(macro) - min(macro):.3f} | **{float(np.nanmean(ens)):.3f}** |")
+    return "\n".join(rows), {"macro": macro, "ensemble_macro": float(np.nanmean(ens)),
+                             "auroc": [p.tolist() for p in per], "ensemble_auroc": ens.tolist()}
+
+
+def demo_rows(paths: list[tuple[str, str]]) -> str:
+    from engine.pipeline import explain_scan, run
+
+    case = resources_dir() / "demo"
+    truth = json.loads((case / "labels.json").read_text(encoding="utf-8"))["labels"]
+    res = [run(explain_scan(case / "case.nii.gz", model=w, organs=case / "organs.nii.gz")) for w, _ in paths]
+    names = [lab.name for lab in res[0].labels]
+    ens = 1 / (1 + np.exp(-np.mean([r.logits for r in res], axis=0)))
+    rows = ["| finding | truth | " + " | ".join(f"model {i + 1}" for i in range(len(res))) + " | ensemble (raw) |",
+            "|---" * (len(res) + 3) + "|"]
+    for i in np.argsort(-ens):
+        rows.append(f"| {names[i]} | {'PRESENT' if truth.get(names[i]) else ''} | " +
+                    " | ".join(f"{r.probabilities[i]:.2f}" for r in res) + f" | {ens[i]:.2f} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", nargs=2, action="append", required=True, metavar=("WEIGHTS", "CARD"))
+    p.add_argument("--cache", required=True)
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--demo", action="store_true")
+    p.add_argument("--json", type=Path, help="write the numbers here too")
+    a = p.parse_args(argv)
+    if len(a.model) < 2:
+        p.error("give at least two --model")
+    models = [load_model(w, c, device="cpu") for w, c in a.model]
+    same_input(models)
+    first = models[0]
+    prep = first.card["preprocessing"]
+    map_shape = (*first.model.feature_shape[1:], first.model.n_groups)
+    ds = cached_phantom_dataset(a.cache, a.split, a.n, prep, cache_cell_shape(prep["shape"], map_shape),
+                                first.label_names, first.card["organ_codes"], keep_organs=True,
+                                workers=a.workers, log=print)
+    ds.pool_to(map_shape)
+    table, numbers = ensemble_table(ds.y, [case_logits(lm, ds) for lm in models], first.label_names)
+    print(f"{a.split} phantoms: {len(ds)}\n\n{table}")
+    if a.demo:
+        print("\nDemo\n\n" + demo_rows(a.model))
+    if a.json:
+        a.json.write_text(json.dumps(numbers, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
