@@ -7,11 +7,14 @@ mean's).
 Usage::
 
     python tools/ensemble_probe.py --cache DIR --model W.safetensors CARD.json \\
-        --model W2.safetensors CARD2.json [--split test] [--n 200] [--demo]
+        --model W2.safetensors CARD2.json [--split test] [--n 200] [--demo] \\
+        [--shifts "0,0,0 4,0,0 0,4,0 0,0,1"]
 
 Prints, per label, each model's AUROC, the spread between them and the ensemble's AUROC,
 then the macro values; with ``--demo`` the demo's probabilities (each model's calibrated
-output and the ensemble's raw sigmoid) beside the truth.  Reads the same cache as
+output and the ensemble's raw sigmoid) beside the truth.  ``--shifts`` also scores every
+model on its input rolled by each shift (model voxels; test-time augmentation) and reports
+each model's mean over the shifts against itself as is.  Reads the same cache as
 ``ctcam evaluate`` (renders what is missing).
 """
 
@@ -33,14 +36,29 @@ from engine.resources import resources_dir
 
 
 @torch.no_grad()
-def case_logits(lm: LoadedModel, ds: ArrayDataset, batch_size: int = 8) -> np.ndarray:
-    """(N, L) logits of every case of ``ds``."""
+def case_logits(lm: LoadedModel, ds: ArrayDataset, shifts: list[tuple[int, int, int]] | None = None,
+                batch_size: int = 8) -> np.ndarray:
+    """(N, L) logits of every case of ``ds``; with ``shifts`` (model voxels along i, j, k) the
+    mean of the logits of the input rolled by each (test-time augmentation)."""
     mean = lm.card["preprocessing"]["mean"]
+    shifts = shifts or [(0, 0, 0)]
     out = []
     for s in range(0, len(ds), batch_size):
         x = batch_tensors(ds, np.arange(s, min(len(ds), s + batch_size)), mean, lm.device)[0]
-        out.append(lm.model(x).float().cpu().numpy())
+        out.append(np.mean([lm.model(torch.roll(x, sh, dims=(-3, -2, -1))).float().cpu().numpy()
+                            for sh in shifts], axis=0))
     return np.concatenate(out)
+
+
+def parse_shifts(text: str) -> list[tuple[int, int, int]]:
+    """"0,0,0 4,0,0" -> [(0, 0, 0), (4, 0, 0)]; each shift at most 16 model voxels per axis."""
+    out = []
+    for item in text.split():
+        v = tuple(int(t) for t in item.split(","))
+        if len(v) != 3 or max(abs(t) for t in v) > 16:
+            raise ValueError(f"a shift is three integers of at most 16 model voxels, e.g. 4,0,1; got {item!r}")
+        out.append(v)
+    return out
 
 
 def same_input(models: list[LoadedModel]) -> None:
@@ -96,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--demo", action="store_true")
     p.add_argument("--json", type=Path, help="write the numbers here too")
+    p.add_argument("--shifts", type=parse_shifts, default=None,
+                   help='test-time shifts in model voxels, e.g. "0,0,0 4,0,0 0,4,0 0,0,1": each '
+                        "model alone, then each averaged over the shifts, then the ensemble of those")
     a = p.parse_args(argv)
-    if len(a.model) < 2:
-        p.error("give at least two --model")
+    if len(a.model) < 2 and not a.shifts:
+        p.error("give at least two --model, or --shifts")
     models = [load_model(w, c, device="cpu") for w, c in a.model]
     same_input(models)
     first = models[0]
@@ -108,8 +129,17 @@ def main(argv: list[str] | None = None) -> int:
                                 first.label_names, first.card["organ_codes"], keep_organs=True,
                                 workers=a.workers, log=print)
     ds.pool_to(map_shape)
-    table, numbers = ensemble_table(ds.y, [case_logits(lm, ds) for lm in models], first.label_names)
+    plain = [case_logits(lm, ds) for lm in models]
+    table, numbers = ensemble_table(ds.y, plain, first.label_names)
     print(f"{a.split} phantoms: {len(ds)}\n\n{table}")
+    if a.shifts:
+        tta = [case_logits(lm, ds, a.shifts) for lm in models]
+        for i in range(len(models)):
+            t, _ = ensemble_table(ds.y, [plain[i], tta[i]], first.label_names)
+            print(f"\nmodel {i + 1}: model 1 = as is, model 2 = mean over shifts {a.shifts}; "
+                  f"'ensemble' = both\n\n{t}")
+        t, numbers["tta"] = ensemble_table(ds.y, tta, first.label_names)
+        print(f"\nevery model averaged over the shifts, and their ensemble\n\n{t}")
     if a.demo:
         print("\nDemo\n\n" + demo_rows(a.model))
     if a.json:

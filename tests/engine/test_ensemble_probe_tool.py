@@ -50,3 +50,29 @@ def test_models_of_different_recipes_are_refused():
     probe.same_input([mask, mask])  # one recipe: accepted
     with pytest.raises(CTCamError, match="another input"):
         probe.same_input([mask, base])
+
+
+def test_shifts_are_parsed_and_bounded():
+    assert probe.parse_shifts("0,0,0 4,-4,1") == [(0, 0, 0), (4, -4, 1)]
+    for bad in ("4,0", "40,0,0", "a,b,c"):
+        with pytest.raises(ValueError):
+            probe.parse_shifts(bad)
+
+
+def test_test_time_shift_zero_is_the_plain_forward_and_a_shift_is_a_mean_of_rolled_inputs():
+    from engine.model.dataset import ArrayDataset
+
+    lm = load_model(ROOT / "resources/model/axialnet.safetensors", ROOT / "resources/model/axialnet.json",
+                    device="cpu")
+    c = lm.model.in_channels
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 60, size=(2, c, 96, 96, 48), dtype=np.uint8)
+    x[:, :, 30:60, 30:60, 10:40] += 120  # something off-centre, so a roll changes the logits
+    ds = ArrayDataset(x=x, y=np.zeros((2, 19), np.uint8), organ_cells=np.zeros((2, 3, 12, 12, 16), np.uint8),
+                      has_organs=np.zeros(2, bool), ids=np.array(["a", "b"]))
+    plain = probe.case_logits(lm, ds)
+    assert np.allclose(probe.case_logits(lm, ds, [(0, 0, 0)]), plain)
+    two = probe.case_logits(lm, ds, [(0, 0, 0), (4, 0, 1)])
+    rolled = probe.case_logits(lm, ds, [(4, 0, 1)])
+    assert np.allclose(two, (plain + rolled) / 2, atol=1e-5)
+    assert not np.allclose(rolled, plain, atol=1e-4)
