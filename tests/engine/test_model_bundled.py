@@ -68,3 +68,15 @@ def test_bundled_model_on_a_phantom(bundled):
     centre_map = out.map_affine @ [*((np.array(out.maps["hirescam"].shape[1:]) - 1) / 2), 1]
     centre_model = aff @ [*((np.array(x.shape[-3:]) - 1) / 2), 1]
     np.testing.assert_allclose(centre_map, centre_model, atol=1e-9)
+
+
+def test_methods_doc_states_the_bundled_map_cell_size(bundled):
+    from pathlib import Path
+
+    card = bundled.card
+    grid, spacing = card["map"]["grid"], card["preprocessing"]["spacing_mm"]
+    shape = card["preprocessing"]["shape"]
+    cell = [shape[d] * spacing[d] / grid[d] for d in range(3)]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "methods.md").read_text(encoding="utf-8")
+    doc = " ".join(doc.split())
+    assert f"{cell[0]:g} x {cell[1]:g} mm in-plane and {cell[2]:g} mm along the body" in doc
