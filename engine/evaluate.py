@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from engine.cam.fast import batch_maps
-from engine.cam.geometry import groups_to_volume
+from engine.cam.shifts import shifted_batch_maps
 from engine.errors import CTCamError
 from engine.model import calibration
 from engine.model.batches import batch_tensors
@@ -52,6 +52,7 @@ from engine.model.metrics import (
     sensitivity_specificity,
     upsample_maps,
 )
+from engine.model.shifts_card import NO_SHIFT
 from engine.operating import MIN_CALL_AUROC, no_call_reasons
 from engine.resources import resources_dir
 from engine.results import METHODS
@@ -85,7 +86,11 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
     for s in range(0, len(ds), batch_size):
         idx = np.arange(s, min(len(ds), s + batch_size))
         x = batch_tensors(ds, idx, mean, dev)[0]
-        raw = batch_maps(model, model.features(x), METHODS)  # logits (B, L), maps (B, L, G, h, w)
+        if loaded.test_time_shifts == NO_SHIFT:
+            raw = batch_maps(model, model.features(x), METHODS)  # logits (B, L), maps (B, L, G, h, w)
+            raw = {k: v if k == "logits" else v.permute(0, 1, 3, 4, 2) for k, v in raw.items()}
+        else:  # the card's test-time shifts, maps (B, L, mi, mj, mk) on their common grid
+            raw = shifted_batch_maps(model, x, loaded.test_time_shifts, METHODS)
         logits_all.append(raw["logits"].float().cpu().numpy())
         for bi, case in enumerate(idx):
             present = np.flatnonzero(ds.y[case])
@@ -98,7 +103,7 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
                 lesion = np.stack([(ds.lesion_bits[case] >> np.uint32(c)) & np.uint32(1)
                                    for c in present]).astype(bool)
             for m in METHODS:
-                up = upsample_maps(groups_to_volume(raw[m][bi, present].cpu()), shape)
+                up = upsample_maps(raw[m][bi, present].cpu().numpy(), shape)
                 ious, mass = localisation_scores(up, inside)
                 dist = (peak_distance_mm(up, lesion, spacing) if lesion is not None
                         else np.full(len(present), np.nan))

@@ -14,9 +14,11 @@ from engine.cam.fast import fast_maps
 from engine.cam.generic import GenericCAM
 from engine.cam.geometry import groups_to_volume, map_affine
 from engine.cam.registry import METHODS
+from engine.cam.shifts import shifted_batch_maps
 from engine.model import calibration
 from engine.model.loading import LoadedModel
 from engine.model.net import AxialNet
+from engine.model.shifts_card import NO_SHIFT
 
 
 @dataclass
@@ -47,6 +49,9 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     ``x`` is the (1, C, X, Y, Z) or (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
     its model-grid affine (gives ``map_affine``).  ``path``: "fast" (one forward pass, no
     backward; AxialNet only), "generic" (autograd through the named target layer) or "auto".
+    A card with test-time shifts runs the fast path once per shift and averages
+    (:mod:`engine.cam.shifts`; the output's ``path`` is then "fast+shifts" and the maps lie
+    on the finer common grid); the generic path ignores the shifts.
 
     For an AxialNet, maps are stored as (L, mi, mj, mk) with ``map_affine`` (see
     :mod:`engine.cam.geometry`).  Any other ``nn.Module`` (generic path, ``target_layer``
@@ -63,7 +68,14 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     x = x.to(device=device, dtype=torch.float32)
     if path == "auto":
         path = "fast" if isinstance(model, AxialNet) else "generic"
-    if path == "fast":
+    shifts = loaded.test_time_shifts if isinstance(loaded, LoadedModel) else NO_SHIFT
+    if path == "fast" and tuple(shifts) != NO_SHIFT:
+        if x.shape[0] != 1:
+            raise ValueError("explain() explains one input at a time (batch size 1)")
+        raw = {k: v[0] for k, v in shifted_batch_maps(
+            model, x, shifts, list(dict.fromkeys(["hirescam", "gradcam", *methods]))).items()}
+        logits, path = raw.pop("logits"), "fast+shifts"
+    elif path == "fast":
         logits, raw = fast_maps(model, x)
     elif path == "generic":
         with GenericCAM(model, target) as cam:
@@ -74,7 +86,8 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     lg = logits.detach().to("cpu").double().numpy()
     aff = None
     if isinstance(model, AxialNet):
-        maps = {m: groups_to_volume(raw[m]) for m in methods}
+        maps = ({m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods} if path == "fast+shifts"
+                else {m: groups_to_volume(raw[m]) for m in methods})  # both (L, mi, mj, mk)
         if model_affine is not None:
             aff = map_affine(model_affine, model.input_shape, maps[methods[0]].shape[1:])
         bias = model.head.bias.detach().to("cpu").double().numpy()

@@ -38,6 +38,7 @@ from engine.labels import LabelInfo
 from engine.model import calibration
 from engine.model.card_inputs import check_inputs
 from engine.model.errors import ModelCardError
+from engine.model.shifts_card import shift_problems
 from engine.safe_paths import name_problem
 
 CARD_FORMAT = "ctcam-model-card/1"
@@ -209,6 +210,8 @@ def _validate_card(card: Any, source: str) -> None:
                 and all(_is_number(v) for v in pre[key])):
             fail(f"preprocessing.{key} must be {n} finite numbers, got {pre[key]!r}")
     check_inputs(arch, pre, source, set(organ_codes))
+    for problem in shift_problems(card.get("test_time_shifts")):
+        fail(problem)
     for key in ("outside_hu",):
         if key in pre and not _is_number(pre[key]):
             fail(f"preprocessing.{key} must be a finite number, got {pre[key]!r}")

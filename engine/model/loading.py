@@ -34,6 +34,7 @@ from engine.model.card import (
 )
 from engine.model.errors import DeviceError, ModelCardError, ModelWeightsError
 from engine.model.net import AxialNet, architecture_of, build_from_architecture
+from engine.model.shifts_card import test_time_shifts
 from engine.resources import bundled_model_paths
 
 
@@ -82,6 +83,11 @@ class LoadedModel:
     @property
     def target_layer(self) -> str:
         return str(self.card["target_layer"])
+
+    @property
+    def test_time_shifts(self) -> tuple[tuple[int, int, int], ...]:
+        """The card's test-time shifts (:mod:`engine.model.shifts_card`); ((0, 0, 0),) if none."""
+        return test_time_shifts(self.card)
 
 
 def load_model(weights: str | Path | None = None, card: str | Path | None = None,
