@@ -8,7 +8,9 @@ weights when present, else random weights of the same shape):
    contractions, no backward) -> target <= 1.3x the forward pass;
 3. a per-label autograd loop, as per-class CAM libraries do it (for each label: forward,
    full backward, both maps from the target layer's activations and gradient) -> target: fast path >= 10x faster;
-4. for reference, the generic path with all labels batched in one autograd call.
+4. for reference, the generic path with all labels batched in one autograd call;
+5. the card's test-time shifts (S runs, maps averaged on the finer grid; bundled card's
+   shifts, else 6) against S forward passes -> target <= 1.3x.
 
 Usage: python benchmarks/cam_speed.py [--repeats 10] [--threads N] [--device D]
 """
@@ -24,6 +26,7 @@ import torch
 from engine.cam import GenericCAM, explain, fast_maps
 from engine.cam.gradcam import GradCAM
 from engine.cam.hirescam import HiResCAM
+from engine.cam.shifts import shifted_batch_maps
 from engine.model import AxialNet, load_model, select_device
 
 
@@ -55,11 +58,15 @@ def main() -> None:
     try:
         lm = load_model(device=dev)
         model, source = lm.model, f"bundled model {lm.weights_path}"
+        shifts = lm.test_time_shifts
     except Exception as exc:  # benchmark still runs without trained weights
         model = AxialNet(19).eval().to(dev)
+        shifts = ()
         source = f"random weights (bundled model unavailable: {exc})"
     L = model.n_labels
-    x = torch.randn(1, *model.input_shape, device=dev)
+    x = torch.randn(1, model.in_channels, *model.input_shape, device=dev)
+    if len(shifts) < 2:
+        shifts = ((0, 0, 0), (4, 0, 0), (0, 4, 0), (4, 4, 1), (-4, -4, 2), (0, 0, 1))
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def forward():
@@ -97,8 +104,17 @@ def main() -> None:
         with GenericCAM(model, "reduce") as cam:
             cam(x)
 
+    def shifted_forwards():
+        with torch.no_grad():
+            for s in shifts:
+                model(torch.roll(x, s, dims=(-3, -2, -1)))
+
+    def shifted():
+        shifted_batch_maps(model, x, shifts, ("hirescam", "gradcam"))
+
     t = timed_round_robin({"fwd": forward, "fast": fast, "full": fast_full,
-                           "loop": per_label_loop, "gen": generic_batched}, a.repeats, sync)
+                           "loop": per_label_loop, "gen": generic_batched,
+                           "sfwd": shifted_forwards, "shift": shifted}, a.repeats, sync)
     t_fwd, t_fast, t_full, t_loop, t_gen = (t[k] for k in ("fwd", "fast", "full", "loop", "gen"))
     print(f"model: {source}")
     print(f"device {dev}, torch threads {torch.get_num_threads()}, input {tuple(x.shape)}, "
@@ -108,6 +124,10 @@ def main() -> None:
     print(f"  fast path + numpy (L,mi,mj,mk) {t_full * 1e3:8.1f} ms   ratio to forward {t_full / t_fwd:5.2f}x")
     print(f"  generic path, labels batched   {t_gen * 1e3:8.1f} ms   ratio to forward {t_gen / t_fwd:5.2f}x")
     print(f"  per-label autograd loop        {t_loop * 1e3:8.1f} ms   fast path is {t_loop / t_fast:5.1f}x faster (target >= 10x)")
+    n = len(shifts)
+    print(f"  {n} shifted forward passes      {t['sfwd'] * 1e3:8.1f} ms")
+    print(f"  {n} shifts, maps averaged       {t['shift'] * 1e3:8.1f} ms   ratio to {n} forwards "
+          f"{t['shift'] / t['sfwd']:5.2f}x (target <= 1.3x)")
 
 
 if __name__ == "__main__":

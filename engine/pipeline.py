@@ -205,12 +205,13 @@ def explain_scan(
     timings["preprocess"] = time.perf_counter() - t
     check()
 
-    # -- predict + explain (one forward pass on the fast path) ---------------------------
-    yield _progress("predict", 0.0, "classifier and heat maps")
+    # -- predict + explain (one forward pass per test-time shift on the fast path) -------
+    runs = len(loaded.test_time_shifts)
+    yield _progress("predict", 0.0, "classifier and heat maps" + (f" ({runs} shifted runs)" if runs > 1 else ""))
     from engine.cam import explain
 
     t = time.perf_counter()
-    cam = explain(loaded, x, model_affine)
+    cam = explain(loaded, x, model_affine, cancel_check=check)
     timings["predict"] = time.perf_counter() - t
     yield _progress("finish", 1.0, "done")
 

@@ -3,7 +3,7 @@ methods of :mod:`engine.cam.registry`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +41,8 @@ class CamOutput:
 
 def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
             model_affine: np.ndarray | None = None, path: str = "auto",
-            methods: Sequence[str] = METHODS, target_layer: str | None = None) -> CamOutput:
+            methods: Sequence[str] = METHODS, target_layer: str | None = None,
+            cancel_check: Callable[[], None] | None = None) -> CamOutput:
     """Logits, probabilities and raw maps of ``methods`` (default: HiResCAM, Grad-CAM) for
     every label; the probabilities are the card's calibrated ones for a :class:`LoadedModel`
     (:mod:`engine.model.calibration`), sigmoid(logit) for a bare module.
@@ -51,7 +52,7 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     backward; AxialNet only), "generic" (autograd through the named target layer) or "auto".
     A card with test-time shifts runs the fast path once per shift and averages
     (:mod:`engine.cam.shifts`; the output's ``path`` is then "fast+shifts" and the maps lie
-    on the finer common grid); the generic path ignores the shifts.
+    on the finer common grid; ``cancel_check`` runs before each); the generic path ignores them.
 
     For an AxialNet, maps are stored as (L, mi, mj, mk) with ``map_affine`` (see
     :mod:`engine.cam.geometry`).  Any other ``nn.Module`` (generic path, ``target_layer``
@@ -73,7 +74,7 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
         if x.shape[0] != 1:
             raise ValueError("explain() explains one input at a time (batch size 1)")
         raw = {k: v[0] for k, v in shifted_batch_maps(
-            model, x, shifts, list(dict.fromkeys(["hirescam", "gradcam", *methods]))).items()}
+            model, x, shifts, list(dict.fromkeys(["hirescam", "gradcam", *methods])), cancel_check).items()}
         logits, path = raw.pop("logits"), "fast+shifts"
     elif path == "fast":
         logits, raw = fast_maps(model, x)

@@ -22,7 +22,7 @@ likewise the mean of the runs' Grad-CAMs.  With the single shift (0, 0, 0) this 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -60,9 +60,11 @@ def _spread(v: torch.Tensor, rep: Sequence[int]) -> torch.Tensor:
 
 @torch.no_grad()
 def shifted_batch_maps(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift],
-                       methods: Sequence[str]) -> dict[str, torch.Tensor]:
+                       methods: Sequence[str], before_run: Callable[[], None] | None = None
+                       ) -> dict[str, torch.Tensor]:
     """Input (B, C, X, Y, Z) -> {"logits": (B, L), method: (B, L, mi, mj, mk)} on the common
-    grid (:func:`fine_shape`), means over the runs; maps are in volume order (i, j, k)."""
+    grid (:func:`fine_shape`), means over the runs; maps are in volume order (i, j, k).
+    ``before_run`` is called before each run (a cancel check may raise there)."""
     if not shifts:
         raise ValueError("shifted_batch_maps needs at least one shift")
     cell = map_cell(model)
@@ -70,6 +72,8 @@ def shifted_batch_maps(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift]
     rep = [cell[d] // step[d] for d in range(3)]
     out: dict[str, torch.Tensor] = {}
     for s in shifts:
+        if before_run is not None:
+            before_run()
         raw = batch_maps(model, model.features(torch.roll(x, tuple(s), dims=(-3, -2, -1))), methods)
         out["logits"] = out.get("logits", 0) + raw.pop("logits")
         for m, v in raw.items():  # (B, L, G, h, w) -> (B, L, h, w, G) = (B, L, mi, mj, mk)

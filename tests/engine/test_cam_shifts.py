@@ -185,3 +185,21 @@ def test_card_shifts_tool_sets_validates_and_clears(tmp_path):
     assert tool.main(["--card", str(card), "--none"]) == 0
     assert "test_time_shifts" not in json.loads(card.read_text())
     assert weights.is_file()
+
+
+def test_a_cancel_check_runs_before_each_shifted_run_and_may_stop_them(net, x):
+    from engine.errors import Cancelled
+
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 2:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        shifted_batch_maps(net, x, SHIFTS, ("hirescam",), before_run=check)
+    assert len(calls) == 2  # the second run never started
+    calls.clear()
+    shifted_batch_maps(net, x, SHIFTS[:1], ("hirescam",), before_run=lambda: calls.append(1))
+    assert len(calls) == 1
