@@ -136,6 +136,13 @@ def peak_summary(loc: dict, labels: list[str], within_mm: float = 20.0) -> dict[
     return out
 
 
+def shifts_note(shifts: list) -> str:
+    """The models line's note on test-time shifts ("" for one unshifted run)."""
+    if len(shifts) <= 1 and all(v == 0 for s in shifts for v in s):
+        return ""
+    return f"; scored as the mean of {len(shifts)} test-time shifts {shifts}"
+
+
 def summarise(loc_val: dict, loc_test: dict, n_labels: int) -> tuple[dict, dict, dict]:
     """Macro OrganIoU and mass per method, and the chosen thresholds per label."""
     iou, mass, thr = {}, {}, {}
@@ -197,10 +204,12 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
     for name, lm in loaded.items():
         t1 = time.perf_counter()
         sha = lm.card["weights"]["sha256"]
+        shifts = [list(v) for v in lm.test_time_shifts]  # the same weights run otherwise score otherwise
         partial = out / f"partial-{name}.json"  # lets a run score one model at a time
         if partial.is_file():
             saved = json.loads(partial.read_text(encoding="utf-8"))
-            if saved.get("sha256") == sha and saved.get("n_cases") == n_cases and saved.get("n_val") == n_val:
+            if (saved.get("sha256") == sha and saved.get("n_cases") == n_cases and saved.get("n_val") == n_val
+                    and saved.get("test_time_shifts", [[0, 0, 0]]) == shifts):
                 result["models"][name] = saved["result"]
                 extra[name] = saved["extra"]
                 extra[name]["thresholds"] = {m: {int(k): v for k, v in t.items()}
@@ -246,9 +255,9 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
             "reliability": reliability,
         }
         extra[name] = {"thresholds": thr, "prevalence": test.y.mean(0).tolist(),
-                       "card": _rel(lm.card_path), "sha256": sha,
+                       "card": _rel(lm.card_path), "sha256": sha, "test_time_shifts": shifts,
                        "training": lm.card.get("training", {})}
-        partial.write_text(json.dumps({"sha256": sha, "n_cases": n_cases, "n_val": n_val,
+        partial.write_text(json.dumps({"sha256": sha, "n_cases": n_cases, "n_val": n_val, "test_time_shifts": shifts,
                                        "result": result["models"][name], "extra": extra[name]}),
                            encoding="utf-8")
         log(f"{name}: macro AUROC {np.nanmean(aucs):.4f}, OrganIoU {iou}, mass {mass} "
@@ -339,7 +348,8 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
         tr = extra[n]["training"]
         lines.append(f"- **{n}**: `{extra[n]['card']}` (sha256 {extra[n]['sha256'][:12]}), mask loss "
                      f"{tr.get('mask_loss')}, {tr.get('epochs')} epochs on {tr.get('n_train')} "
-                     f"phantoms, {tr.get('train_time_s')} s training on {tr.get('hardware')}")
+                     f"phantoms, {tr.get('train_time_s')} s training on {tr.get('hardware')}"
+                     + shifts_note(extra[n].get("test_time_shifts", [[0, 0, 0]])))
     lines += ["", "## OrganIoU thresholds (chosen on validation)", "",
               "| label | " + " | ".join(f"{n} {m}" for n in names for m in METHODS) + " |",
               "|---|" + "---|" * (len(names) * len(METHODS))]

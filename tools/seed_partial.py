@@ -20,7 +20,9 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.evaluate import shifts_note
 from engine.model.card import file_sha256
+from engine.model.shifts_card import test_time_shifts
 from engine.results import METHODS
 
 
@@ -59,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     sha = file_sha256(weights)
     if sha != card["weights"]["sha256"]:
         raise SystemExit(f"{weights}: sha256 differs from its card's")
-    if f"(sha256 {sha[:12]})" not in md.partition(f"- **{a.name}**:")[2].partition("\n")[0]:
+    line = md.partition(f"- **{a.name}**:")[2].partition("\n")[0]
+    if f"(sha256 {sha[:12]})" not in line:
         raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} there is not {weights}")
+    shifts = [list(v) for v in test_time_shifts(card)]
+    if ((shifts_note(shifts) and not line.endswith(shifts_note(shifts)))
+            or ("test-time shifts" in line and not shifts_note(shifts))):
+        raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} was scored with other "
+                         f"test-time shifts than {a.card} holds ({shifts})")
     labels = list(ev["models"][a.name]["auroc"])
     section = md.partition("## Classification")[2].partition("\n## ")[0]
     prevalence = [float(r.split("|")[2]) for r in section.splitlines()
@@ -68,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(prevalence) != len(labels):
         raise SystemExit("evaluation.md: the classification table's prevalence column is incomplete")
     extra = {"thresholds": thresholds_from_markdown(md, a.name, labels), "prevalence": prevalence,
-             "card": str(a.card), "sha256": sha, "training": card.get("training", {})}
+             "card": str(a.card), "sha256": sha, "test_time_shifts": shifts,
+             "training": card.get("training", {})}
     a.out.mkdir(parents=True, exist_ok=True)
     target = a.out / f"partial-{a.name}.json"
     target.write_text(json.dumps({"sha256": sha, "n_cases": ev["n_cases"], "n_val": a.n_val,
+                                  "test_time_shifts": shifts,
                                   "result": ev["models"][a.name], "extra": extra}), encoding="utf-8")
     print(f"written {target}")
     return 0

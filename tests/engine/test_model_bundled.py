@@ -55,9 +55,11 @@ def test_bundled_model_on_a_phantom(bundled):
     x, aff = preprocess(case.volume, bundled.card, case.organs)
     out = explain(bundled, x, aff)
     sums = out.maps["hirescam"].astype(np.float64).sum(axis=(1, 2, 3))
-    with torch.no_grad():  # 0 for the mean pooling, tau (log N - H(softmax)) for log-sum-exp
-        head = bundled.model.head
-        gap = head.hirescam_identity_gap(head.cell_scores(bundled.model.features(x)))[0]
+    # 0 for the mean pooling, tau (log N - H(softmax)) for log-sum-exp, the mean over the
+    # card's test-time shifts when it has them
+    from engine.cam.shifts import identity_gap
+
+    gap = identity_gap(bundled.model, x, bundled.test_time_shifts)[0]
     np.testing.assert_allclose(sums, out.logits - out.biases + gap.double().numpy(),
                                rtol=1e-4, atol=1e-4)
     assert out.maps["gradcam"].shape == out.maps["hirescam"].shape
