@@ -207,7 +207,7 @@ class Controls(QtWidgets.QWidget):
         from viewer.model.sampling_adapter import cell_size_mm
 
         a, b, c = cell_size_mm(s.result)
-        caption += (f". Map cells {a:.0f} x {b:.0f} x {c:.0f} mm, shown "
+        caption += (f". Map cells {round(a, 1):g} x {round(b, 1):g} x {round(c, 1):g} mm, shown "
                     f"{'as cells' if s.map_display == 'cells' else 'smoothed'}")
         self.colour_bar.set_scale(DIVERGING_CMAP if diverging else s.colormap, vmin, vmax, caption,
                                   s.threshold, diverging)
