@@ -25,11 +25,12 @@ import numpy as np
 from engine.io import load
 from engine.labels import ORGAN_CODES
 from engine.model import nodule_evidence
+from engine.model.channel_sets import CHANNEL_SETS, channel_set
 from engine.model.dataset import PHANTOM_SPACING, SPLIT_SEED_BASE
 from engine.model.fine_evidence import FINE_FEATURES
 from engine.model.metrics import auroc
 from engine.model.preprocess import preprocess
-from engine.train import CHANNEL_SETS, DEFAULT_PREPROCESSING, channel_set
+from engine.train import DEFAULT_PREPROCESSING
 
 ROOT = Path(__file__).resolve().parent.parent
 NODULE_CONFOUNDERS = ("mass", "consolidation", "atelectasis")

@@ -23,14 +23,8 @@ import torch
 from engine.heap_policy import keep_freed_memory
 from engine.labels import ORGAN_CODES
 from engine.model.batches import batch_tensors, centring, dataset_mean
-from engine.train import (
-    TrainConfig,
-    channel_set,
-    data_grid,
-    label_organ_index,
-    load_data,
-    new_model,
-)
+from engine.model.channel_sets import channel_set
+from engine.train import TrainConfig, data_grid, label_organ_index, load_data, new_model
 from engine.train_step import step_losses
 
 

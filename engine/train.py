@@ -33,6 +33,7 @@ import torch
 
 from engine.labels import LABELS, ORGAN_CODES
 from engine.model.batches import batch_tensors, dataset_mean, predict
+from engine.model.channel_sets import channel_set, channel_set_name
 from engine.model.checkpoint import load_checkpoint, save_checkpoint
 from engine.model.dataset import (
     PHANTOM_FOV_MM,
@@ -43,7 +44,7 @@ from engine.model.dataset import (
     cached_phantom_dataset,
     folder_dataset,
 )
-from engine.model.evidence import has_evidence, is_evidence
+from engine.model.evidence import is_evidence
 from engine.model.loading import hardware_string, new_card, save_model, select_device
 from engine.model.losses import DEFAULT_LAMBDA
 from engine.model.metrics import auroc_per_label
@@ -60,60 +61,6 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "interpolation": "footprint",  # or "trilinear" (model 2.0; engine/model/footprint.py)
     "outside_hu": -1000,
 }
-# Input channels of the default recipe (engine.model.preprocess): mean and maximum HU of each
-# block of scan voxels, and the share of its voxels that are emphysema-like air (< -950 HU)
-# or calcium/bone (>= 200 HU).
-DEFAULT_CHANNELS: list[dict[str, Any]] = [
-    {"stat": "mean"}, {"stat": "max"},
-    {"stat": "fraction", "hu": [-2000, -950]}, {"stat": "fraction", "hu": [200, 4000]},
-]
-# Organ-gated evidence channels (engine.model.evidence): one per finding and organ side.
-EVIDENCE_CHANNELS: list[dict[str, Any]] = [
-    {"stat": "evidence", "feature": f, "organ": o} for f, o in (
-        ("ground_glass", "right_lung"), ("ground_glass", "left_lung"),
-        ("lung_spot", "right_lung"), ("lung_spot", "left_lung"),
-        ("lung_blob", "right_lung"), ("lung_blob", "left_lung"),
-        ("isolated_calcium", "heart"))
-]
-
-
-# ``--channels evidence_nodule``: + multi-scale ball-ness read finer than the model grid.
-NODULE_CHANNELS: list[dict[str, Any]] = [
-    {"stat": "evidence", "feature": "lung_nodule", "organ": o} for o in ("right_lung", "left_lung")]
-# ``--channels evidence_bronchogram``: + air enclosed by solid lung, read on the same grid.
-BRONCHOGRAM_CHANNELS: list[dict[str, Any]] = [
-    {"stat": "evidence", "feature": "lung_bronchogram", "organ": o} for o in ("right_lung", "left_lung")]
-# ``--channels evidence_depth``: + the depth of solid lung, read on the same grid.
-DEPTH_CHANNELS: list[dict[str, Any]] = [
-    {"stat": "evidence", "feature": "lung_solid_depth", "organ": o} for o in ("right_lung", "left_lung")]
-CHANNEL_SETS = ("evidence_bronchogram", "evidence_depth", "evidence_nodule", "evidence", "bands", "mean")
-
-
-# Each ``--channels`` set is the one before it plus its own channels (``mean``: the block mean alone).
-_CHANNEL_LADDER: tuple[tuple[str, list[dict[str, Any]]], ...] = (
-    ("bands", DEFAULT_CHANNELS), ("evidence", EVIDENCE_CHANNELS), ("evidence_nodule", NODULE_CHANNELS),
-    ("evidence_bronchogram", BRONCHOGRAM_CHANNELS), ("evidence_depth", DEPTH_CHANNELS))
-
-
-def channel_set(name: str) -> list[dict[str, Any]]:
-    """The model input channels of ``ctcam train --channels NAME`` (:data:`CHANNEL_SETS`)."""
-    if name == "mean":
-        return []
-    names = [n for n, _ in _CHANNEL_LADDER]
-    if name not in names:
-        raise ValueError(f"unknown channel set {name!r} (known: {', '.join(CHANNEL_SETS)})")
-    return [dict(c) for _, added in _CHANNEL_LADDER[:names.index(name) + 1] for c in added]
-
-
-def channel_set_name(channels: list[dict[str, Any]]) -> str:
-    """The ``--channels`` name of a channel list (inverse of :func:`channel_set`)."""
-    features = {ch.get("feature") for ch in channels}
-    for name, added in reversed(_CHANNEL_LADDER[2:]):  # the sets told apart by a scan-read feature
-        if added[0]["feature"] in features:
-            return name
-    return "evidence" if has_evidence(channels) else "bands" if channels else "mean"
-
-
 @dataclass
 class TrainConfig:
     out: str
@@ -130,6 +77,7 @@ class TrainConfig:
     mask_lambda: float = DEFAULT_LAMBDA
     mask_evidence: str = "positive"  # engine.model.losses.MASK_EVIDENCE ("signed": model <= 3.0)
     shift_cells: int = 1
+    shift_voxels: bool = False  # roll by any number of voxels (up to shift_cells cells), not whole cells
     seed: int = 0
     shape: list[int] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["shape"]))
     spacing_mm: list[float] = field(default_factory=lambda: list(DEFAULT_PREPROCESSING["spacing_mm"]))
@@ -279,7 +227,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
             if state["step"] >= total:
                 break
             idx = np.sort(perm[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            batch = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng)
+            batch = batch_tensors(train_ds, idx, mean, device, cfg.shift_cells, rng, cfg.shift_voxels)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], total, cfg) * g["lr_mult"]
             loss, loss_c, loss_m, loss_l = step_losses(model, batch, label_organ, cfg, use_lesions)
@@ -315,7 +263,7 @@ def train(cfg: TrainConfig) -> tuple[Path, Path]:
                          + (f", head lr x{cfg.head_lr_mult:g}" if cfg.head_lr_mult != 1 else ""),
             "mask_loss": cfg.mask_loss,
             "augmentation": (f"random roll by up to {cfg.shift_cells} map cell(s) per axis"
-                             if cfg.shift_cells else "none"),
+                             + (", in whole voxels" if cfg.shift_voxels else "") if cfg.shift_cells else "none"),
             "mask_lambda": cfg.mask_lambda if cfg.mask_loss else None,
             "mask_evidence": cfg.mask_evidence if cfg.mask_loss else None,
             "lesion_loss": ({"weight": cfg.lesion_weight, "pos_weight": cfg.lesion_pos_weight,
@@ -390,6 +338,8 @@ def recipe_args(cfg: TrainConfig) -> list[str]:
         a += ["--input-windows-hu", *[v for w in cfg.input_windows_hu for v in w]]
     if cfg.lesion_balanced:
         a.append("--lesion-balanced")
+    if cfg.shift_voxels:
+        a.append("--shift-voxels")
     if cfg.head_lr_mult != 1:
         a += ["--head-lr-mult", cfg.head_lr_mult]
     a.append("--input-maxima" if cfg.input_maxima else "--no-input-maxima")

@@ -8,6 +8,7 @@ import sys
 
 from engine import train as training
 from engine.errors import CTCamError
+from engine.model import channel_sets
 from engine.model.losses import MASK_EVIDENCE
 
 
@@ -33,6 +34,9 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                         "(default) or the signed sum (models up to 3.0)")
     p.add_argument("--shift-cells", type=int, default=d.shift_cells,
                    help="augment: roll each case by up to N map cells along every axis")
+    p.add_argument("--shift-voxels", action="store_true",
+                   help="roll by any whole number of voxels up to --shift-cells cells, not by whole "
+                        "cells only (the network learns to read a finding alike at every offset)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--shape", type=int, nargs=3, default=d.shape)
     p.add_argument("--spacing", type=float, nargs=3, default=d.spacing_mm)
@@ -56,7 +60,7 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
     p.add_argument("--pooling", choices=("lse", "mean"), default=d.pooling,
                    help="pooling of the per-cell scores: log-sum-exp over all cells (default) or "
                         "the paper's mean over slice groups (engine.model.head)")
-    p.add_argument("--channels", choices=training.CHANNEL_SETS, default="evidence_bronchogram",
+    p.add_argument("--channels", choices=channel_sets.CHANNEL_SETS, default="evidence_bronchogram",
                    help="model input: mean, max and HU-band fractions per block plus organ-gated "
                         "evidence channels (evidence; engine.model.evidence; needs an "
                         "organ map, which inference makes), the same plus a multi-scale ball-ness "
@@ -99,12 +103,12 @@ def parse_args(argv: list[str]) -> training.TrainConfig:
                        temperature=a.temperature, lesion_balanced=a.lesion_balanced,
                        lesion_pos_weight=a.lesion_pos_weight,
                        phantom_spacing=list(a.phantom_spacing), interpolation=a.interpolation,
-                       channels=training.channel_set(a.channels),
+                       channels=channel_sets.channel_set(a.channels),
                        input_windows_hu=win, head_lr_mult=a.head_lr_mult, input_maxima=a.input_maxima,
                        backbone_channels=a.backbone_channels, out=a.out, data=a.data, n_train=a.n_train, n_val=a.n_val, epochs=a.epochs or d.epochs,
                        steps=a.steps if a.steps else (None if a.epochs else d.steps),
                        batch_size=a.batch_size, lr=a.lr, mask_loss=a.mask_loss,
-                       mask_lambda=a.mask_lambda, mask_evidence=a.mask_evidence, shift_cells=a.shift_cells, seed=a.seed, shape=list(a.shape),
+                       mask_lambda=a.mask_lambda, mask_evidence=a.mask_evidence, shift_cells=a.shift_cells, shift_voxels=a.shift_voxels, seed=a.seed, shape=list(a.shape),
                        spacing_mm=list(a.spacing), stem_width=a.stem_width, widths=list(a.widths),
                        strides=list(a.strides), reduce_widths=list(a.reduce_widths), stem=a.stem,
                        name=a.name, cache=a.cache, workers=a.workers, threads=a.threads,

@@ -19,14 +19,38 @@ def centring(mean: float | Sequence[float], x_ndim: int, device: torch.device) -
     return m.reshape(1, -1, *([1] * (x_ndim - 2)))
 
 
+def roll_cells(cells: np.ndarray, shift: Sequence[int], block: Sequence[int], reduce: str) -> np.ndarray:
+    """Cell values (..., mi, mj, mk) of a volume rolled by ``shift`` *voxels* (cells of
+    ``block`` voxels).  A shift by part of a cell makes each new cell hold the last r voxels
+    of one old cell and the first B - r of the next: ``"mean"`` (coverage, uint8) weighs the
+    two by r / B and 1 - r / B (exact when coverage is uniform inside each old cell),
+    ``"any"`` (lesion cells) is their maximum (every cell that may hold lesion voxels)."""
+    out = cells
+    for d in range(3):
+        q, r = divmod(int(shift[d]), int(block[d]))
+        axis = out.ndim - 3 + d
+        a = np.roll(out, q, axis=axis)
+        if r == 0:
+            out = a
+            continue
+        b = np.roll(out, q + 1, axis=axis)
+        if reduce == "any":
+            out = np.maximum(a, b)
+        else:
+            f = r / block[d]
+            out = np.rint((1 - f) * a.astype(np.float32) + f * b.astype(np.float32)).astype(cells.dtype)
+    return out
+
+
 def batch_tensors(ds: ArrayDataset, idx: np.ndarray, mean: float | Sequence[float],
                   device: torch.device, shift_cells: int = 0,
-                  rng: np.random.Generator | None = None):
+                  rng: np.random.Generator | None = None, sub_cell: bool = False):
     """(x, y, organ cells, has organs, lesion cells or None) for cases ``idx``.
 
     With ``shift_cells`` > 0 each case is rolled by a random whole number of map cells (up to
     ``shift_cells``) along i, j and k, volume, organ coverage and lesion cells together, so
-    they stay exactly aligned (augmentation).  The volume is rolled while it is still uint8
+    they stay exactly aligned (augmentation); with ``sub_cell`` by a random whole number of
+    voxels up to that many cells, the cell targets following by :func:`roll_cells`.  The volume is rolled while it is still uint8
     (a quarter of the float copy's bytes, one pass for the three axes), then converted: the
     same numbers as rolling the float batch, in a third of the time
     (``benchmarks/train_step.py``)."""
@@ -38,11 +62,14 @@ def batch_tensors(ds: ArrayDataset, idx: np.ndarray, mean: float | Sequence[floa
         grid = xb.shape[-3:]
         block = [grid[d] // cells_np.shape[d + 2] for d in range(3)]
         for b in range(len(idx)):
-            s = rng.integers(-shift_cells, shift_cells + 1, size=3).tolist()
-            xb[b] = np.roll(xb[b], [s[d] * block[d] for d in range(3)], axis=(-3, -2, -1))
-            cells_np[b] = np.roll(cells_np[b], s, axis=(1, 2, 3))
+            if sub_cell:  # any whole number of voxels up to shift_cells cells
+                v = [int(rng.integers(-shift_cells * block[d], shift_cells * block[d] + 1)) for d in range(3)]
+            else:
+                v = [int(t) * block[d] for d, t in enumerate(rng.integers(-shift_cells, shift_cells + 1, size=3))]
+            xb[b] = np.roll(xb[b], v, axis=(-3, -2, -1))
+            cells_np[b] = roll_cells(cells_np[b], v, block, "mean")
             if les_np is not None:
-                les_np[b] = np.roll(les_np[b], s, axis=(1, 2, 3))
+                les_np[b] = roll_cells(les_np[b], v, block, "any")
     x = torch.from_numpy(xb).to(device=device, dtype=torch.float32).div_(255.0)
     x = x.sub_(centring(mean, x.dim(), device))
     y = torch.from_numpy(ds.y[idx]).to(device=device, dtype=torch.float32)

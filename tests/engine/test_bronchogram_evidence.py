@@ -8,7 +8,7 @@ from test_fine_evidence import ball, fine_card
 
 from engine.model import preprocess
 from engine.model.bronchogram_evidence import enclosed_air
-from engine.train import channel_set_name
+from engine.model.channel_sets import channel_set_name
 from engine.volume import CTVolume
 
 CHANNELS, CARD = fine_card("evidence_bronchogram")

@@ -7,9 +7,9 @@ import pytest
 
 from engine.model import preprocess
 from engine.model.card_inputs import input_problems
+from engine.model.channel_sets import DEFAULT_CHANNELS, EVIDENCE_CHANNELS, channel_set
 from engine.model.errors import PreprocessError
 from engine.model.evidence import isolated_calcium, lung_blob
-from engine.train import DEFAULT_CHANNELS, EVIDENCE_CHANNELS, channel_set
 from engine.volume import CTVolume
 
 CODES = {"right_lung": 1, "heart": 2, "left_lung": 3}

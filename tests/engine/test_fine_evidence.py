@@ -7,8 +7,8 @@ import pytest
 from test_evidence import CODES
 from test_evidence import PREP as EVIDENCE_PREP
 
+from engine.model.channel_sets import channel_set
 from engine.model.fine_evidence import fine_affine, fine_evidence
-from engine.train import channel_set
 
 
 def fine_card(name: str) -> tuple[list, dict]:

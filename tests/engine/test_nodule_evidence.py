@@ -8,8 +8,8 @@ from test_fine_evidence import ball as _ball
 from test_fine_evidence import fine_card
 
 from engine.model import preprocess
+from engine.model.channel_sets import channel_set, channel_set_name
 from engine.model.nodule_evidence import ballness, symmetric_eigenvalues
-from engine.train import channel_set, channel_set_name
 from engine.volume import CTVolume
 
 CHANNELS, CARD = fine_card("evidence_nodule")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from engine.cli.train import parse_args
-from engine.train import channel_set_name
+from engine.model.channel_sets import channel_set_name
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("retrain", ROOT / "tools" / "retrain.py")

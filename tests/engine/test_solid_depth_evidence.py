@@ -9,8 +9,8 @@ from test_evidence import _chest
 from test_fine_evidence import ball, fine_card
 
 from engine.model import preprocess
+from engine.model.channel_sets import channel_set_name
 from engine.model.solid_depth_evidence import DEPTH_UNIT_MM, solid_depth
-from engine.train import channel_set_name
 from engine.volume import CTVolume
 
 CHANNELS, CARD = fine_card("evidence_depth")

@@ -14,9 +14,9 @@ from engine.cam.geometry import map_affine
 from engine.cam.sampling import sample_on_grid
 from engine.cli.train import main as train_main
 from engine.model import load_model
+from engine.model.channel_sets import CHANNEL_SETS
 from engine.model.losses import allowed_regions, mask_loss
 from engine.model.metrics import auroc, localisation_scores, upsample_maps
-from engine.train import CHANNEL_SETS
 
 
 def test_allowed_region_is_organ_when_present_and_empty_when_absent():
