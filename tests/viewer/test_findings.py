@@ -111,6 +111,13 @@ def test_identical_methods_notice_and_model_card(qtbot, window, volume, tmp_path
     show_result(window, make_result(volume, identical=True))
     assert window.controls.identical_notice.isVisibleTo(window.controls)
     assert "synthetic" in card_html(window.state.result.card)
+    import json
+
+    from engine.resources import bundled_model_paths
+
+    bundled = json.loads(bundled_model_paths()[1].read_text(encoding="utf-8"))
+    assert f"read {len(bundled['test_time_shifts'])} times" in card_html(bundled)
+    assert "read 3 times" in card_html({"test_time_shifts": [[0, 0, 0], [4, 0, 0], [0, 4, 1]]})
     window.show_model_card()
     from viewer.qt.model_dialog import ModelCardDialog
 

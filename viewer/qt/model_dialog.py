@@ -44,6 +44,12 @@ def card_html(card: dict) -> str:
         "Trained on synthetic data." if "synthetic" in json.dumps(card.get("training", {})).lower() else "")
     if statement:
         out.append(f"<p style='color:#c0392b'><b>{e(statement)}</b></p>")
+    shifts = card.get("test_time_shifts") or []
+    if len(shifts) > 1:
+        listed = ", ".join("(" + ", ".join(str(v) for v in sh) + ")" for sh in shifts)
+        out.append(f"<h3>Inference</h3><p>Each scan is read {len(shifts)} times, its input rolled by "
+                   f"{e(listed)} model voxels (test-time shifts); the probabilities and heat maps "
+                   "are the means of the runs (docs/methods.md).</p>")
     tr = card.get("training") or {}
     if tr:
         out.append("<h3>Training</h3>" + _value_html(tr))
