@@ -26,7 +26,7 @@ import torch
 from engine.cam import GenericCAM, explain, fast_maps
 from engine.cam.gradcam import GradCAM
 from engine.cam.hirescam import HiResCAM
-from engine.cam.shifts import shifted_batch_maps
+from engine.cam.shifts import roll_input, shifted_batch_maps
 from engine.model import AxialNet, load_model, select_device
 
 
@@ -107,7 +107,7 @@ def main() -> None:
     def shifted_forwards():
         with torch.no_grad():
             for s in shifts:
-                model(torch.roll(x, s, dims=(-3, -2, -1)))
+                model(roll_input(x, s))
 
     def shifted():
         shifted_batch_maps(model, x, shifts, ("hirescam", "gradcam"))

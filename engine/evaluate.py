@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.cam.fast import batch_maps
 from engine.cam.shifts import shifted_batch_maps
 from engine.errors import CTCamError
 from engine.model import calibration
@@ -52,7 +51,6 @@ from engine.model.metrics import (
     sensitivity_specificity,
     upsample_maps,
 )
-from engine.model.shifts_card import NO_SHIFT
 from engine.operating import MIN_CALL_AUROC, no_call_reasons
 from engine.resources import resources_dir
 from engine.results import METHODS
@@ -86,11 +84,9 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
     for s in range(0, len(ds), batch_size):
         idx = np.arange(s, min(len(ds), s + batch_size))
         x = batch_tensors(ds, idx, mean, dev)[0]
-        if loaded.test_time_shifts == NO_SHIFT:
-            raw = batch_maps(model, model.features(x), METHODS)  # logits (B, L), maps (B, L, G, h, w)
-            raw = {k: v if k == "logits" else v.permute(0, 1, 3, 4, 2) for k, v in raw.items()}
-        else:  # the card's test-time shifts, maps (B, L, mi, mj, mk) on their common grid
-            raw = shifted_batch_maps(model, x, loaded.test_time_shifts, METHODS)
+        # logits (B, L), maps (B, L, mi, mj, mk): the mean over the card's test-time shifts
+        # (one unshifted run without them: exactly the fast path's maps on the map grid)
+        raw = shifted_batch_maps(model, x, loaded.test_time_shifts, METHODS)
         logits_all.append(raw["logits"].float().cpu().numpy())
         for bi, case in enumerate(idx):
             present = np.flatnonzero(ds.y[case])

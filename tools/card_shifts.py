@@ -16,14 +16,14 @@ from pathlib import Path
 
 from engine.errors import CTCamError
 from engine.model.card import read_card, validate_card, write_card
-from engine.model.shifts_card import KEY
+from engine.model.shifts_card import KEY, parse_shifts
 
 
 def parse(text: str) -> list[list[int]]:
     try:
-        return [[int(t) for t in item.split(",")] for item in text.split()]
+        return parse_shifts(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"shifts are i,j,k integer triples separated by spaces: {exc}") from exc
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:

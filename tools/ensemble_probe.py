@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.cam.shifts import shifted_batch_maps
 from engine.errors import CTCamError
+from engine.model import shifts_card
 from engine.model.batches import batch_tensors
 from engine.model.dataset import ArrayDataset, cache_cell_shape, cached_phantom_dataset
 from engine.model.loading import LoadedModel, load_model
@@ -41,24 +43,20 @@ def case_logits(lm: LoadedModel, ds: ArrayDataset, shifts: list[tuple[int, int, 
     """(N, L) logits of every case of ``ds``; with ``shifts`` (model voxels along i, j, k) the
     mean of the logits of the input rolled by each (test-time augmentation)."""
     mean = lm.card["preprocessing"]["mean"]
-    shifts = shifts or [(0, 0, 0)]
     out = []
     for s in range(0, len(ds), batch_size):
         x = batch_tensors(ds, np.arange(s, min(len(ds), s + batch_size)), mean, lm.device)[0]
-        out.append(np.mean([lm.model(torch.roll(x, sh, dims=(-3, -2, -1))).float().cpu().numpy()
-                            for sh in shifts], axis=0))
+        out.append(shifted_batch_maps(lm.model, x, shifts or shifts_card.NO_SHIFT, ())["logits"].float().cpu().numpy())
     return np.concatenate(out)
 
 
 def parse_shifts(text: str) -> list[tuple[int, int, int]]:
-    """"0,0,0 4,0,0" -> [(0, 0, 0), (4, 0, 0)]; each shift at most 16 model voxels per axis."""
-    out = []
-    for item in text.split():
-        v = tuple(int(t) for t in item.split(","))
-        if len(v) != 3 or max(abs(t) for t in v) > 16:
-            raise ValueError(f"a shift is three integers of at most 16 model voxels, e.g. 4,0,1; got {item!r}")
-        out.append(v)
-    return out
+    """"0,0,0 4,0,0" -> [(0, 0, 0), (4, 0, 0)], bounded as a card's shifts are."""
+    shifts = shifts_card.parse_shifts(text)
+    problems = shifts_card.shift_problems(shifts)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return [tuple(v) for v in shifts]
 
 
 def same_input(models: list[LoadedModel]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.evaluate import shifts_note
 from engine.model.card import file_sha256
-from engine.model.shifts_card import test_time_shifts
+from engine.model.shifts_card import card_shifts
 from engine.results import METHODS
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     line = md.partition(f"- **{a.name}**:")[2].partition("\n")[0]
     if f"(sha256 {sha[:12]})" not in line:
         raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} there is not {weights}")
-    shifts = [list(v) for v in test_time_shifts(card)]
+    shifts = [list(v) for v in card_shifts(card)]
     if ((shifts_note(shifts) and not line.endswith(shifts_note(shifts)))
             or ("test-time shifts" in line and not shifts_note(shifts))):
         raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} was scored with other "

@@ -28,8 +28,12 @@ import torch
 
 from engine.cam.fast import batch_maps
 from engine.model.net import SLICES_PER_GROUP, AxialNet
+from engine.model.shifts_card import Shift
 
-Shift = tuple[int, int, int]
+
+def roll_input(x: torch.Tensor, s: Shift) -> torch.Tensor:
+    """The model input (..., X, Y, Z) rolled by ``s`` model voxels: ``out[v] = x[v - s]``."""
+    return torch.roll(x, tuple(s), dims=(-3, -2, -1))
 
 
 def map_cell(model: AxialNet) -> tuple[int, int, int]:
@@ -74,7 +78,7 @@ def shifted_batch_maps(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift]
     for s in shifts:
         if before_run is not None:
             before_run()
-        raw = batch_maps(model, model.features(torch.roll(x, tuple(s), dims=(-3, -2, -1))), methods)
+        raw = batch_maps(model, model.features(roll_input(x, s)), methods)
         out["logits"] = out.get("logits", 0) + raw.pop("logits")
         for m, v in raw.items():  # (B, L, G, h, w) -> (B, L, h, w, G) = (B, L, mi, mj, mk)
             fine = _spread(v.permute(0, 1, 3, 4, 2), rep)
@@ -87,6 +91,5 @@ def shifted_batch_maps(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift]
 def identity_gap(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift]) -> torch.Tensor:
     """sum(HiResCAM) - (y - b) under ``shifts``, (B, L): the mean of the runs' gaps."""
     head = model.head
-    gaps = [head.hirescam_identity_gap(head.cell_scores(model.features(torch.roll(x, tuple(s), dims=(-3, -2, -1)))))
-            for s in shifts]
+    gaps = [head.hirescam_identity_gap(head.cell_scores(model.features(roll_input(x, s)))) for s in shifts]
     return torch.stack(gaps).mean(0)

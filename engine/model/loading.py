@@ -34,7 +34,7 @@ from engine.model.card import (
 )
 from engine.model.errors import DeviceError, ModelCardError, ModelWeightsError
 from engine.model.net import AxialNet, architecture_of, build_from_architecture
-from engine.model.shifts_card import test_time_shifts
+from engine.model.shifts_card import card_shifts
 from engine.resources import bundled_model_paths
 
 
@@ -87,7 +87,7 @@ class LoadedModel:
     @property
     def test_time_shifts(self) -> tuple[tuple[int, int, int], ...]:
         """The card's test-time shifts (:mod:`engine.model.shifts_card`); ((0, 0, 0),) if none."""
-        return test_time_shifts(self.card)
+        return card_shifts(self.card)
 
 
 def load_model(weights: str | Path | None = None, card: str | Path | None = None,

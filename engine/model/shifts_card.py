@@ -37,10 +37,16 @@ def shift_problems(value: Any) -> list[str]:
     return out
 
 
-def test_time_shifts(card: dict[str, Any]) -> tuple[Shift, ...]:
+def card_shifts(card: dict[str, Any]) -> tuple[Shift, ...]:
     """The card's shifts as tuples (a validated card), or :data:`NO_SHIFT`."""
     value = card.get(KEY)
     return NO_SHIFT if value is None else tuple((int(a), int(b), int(c)) for a, b, c in value)
 
 
-test_time_shifts.__test__ = False  # not a pytest test when imported into a test module
+def parse_shifts(text: str) -> list[list[int]]:
+    """"0,0,0 4,4,1" -> [[0, 0, 0], [4, 4, 1]] (the command-line form); ValueError if a
+    part is not an integer.  Bounds are :func:`shift_problems`' to check."""
+    try:
+        return [[int(t) for t in item.split(",")] for item in text.split()]
+    except ValueError as exc:
+        raise ValueError(f"shifts are i,j,k integer triples separated by spaces: {exc}") from exc

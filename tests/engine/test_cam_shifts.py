@@ -14,7 +14,7 @@ from cam_checks import small_lse_net
 from engine.cam.fast import batch_maps
 from engine.cam.shifts import fine_shape, fine_step, identity_gap, map_cell, shifted_batch_maps
 from engine.model.errors import ModelCardError
-from engine.model.shifts_card import MAX_SHIFTS, shift_problems, test_time_shifts
+from engine.model.shifts_card import MAX_SHIFTS, card_shifts, shift_problems
 
 SHAPE = (32, 32, 12)
 C = 3
@@ -101,8 +101,8 @@ def test_hirescam_identity_holds_for_the_mean_of_shifted_runs(net, x):
 def test_card_shifts_are_checked():
     assert shift_problems(None) == []
     assert shift_problems([[0, 0, 0], [4, 0, -1]]) == []
-    assert test_time_shifts({}) == ((0, 0, 0),)
-    assert test_time_shifts({"test_time_shifts": [[4, 0, 1]]}) == ((4, 0, 1),)
+    assert card_shifts({}) == ((0, 0, 0),)
+    assert card_shifts({"test_time_shifts": [[4, 0, 1]]}) == ((4, 0, 1),)
     for bad in ([], [[0, 0]], [[0, 0, 17]], [[0.5, 0, 0]], [[True, 0, 0]], "0,0,0",
                 [[0, 0, 0]] * 2, [[i, 0, 0] for i in range(MAX_SHIFTS + 1)]):
         assert shift_problems(bad), bad
