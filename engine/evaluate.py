@@ -41,6 +41,7 @@ from engine.model.batches import batch_tensors
 from engine.model.card import write_card
 from engine.model.dataset import ArrayDataset, cache_cell_shape, cached_phantom_dataset
 from engine.model.loading import LoadedModel, load_model
+from engine.model.members_card import weights_id
 from engine.model.metrics import (
     THRESHOLDS,
     auroc_per_label,
@@ -73,7 +74,7 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
                 ) -> tuple[np.ndarray, dict[str, list[tuple[int, int, np.ndarray, float]]]]:
     """Logits (N, L) and, per method, (case, label, OrganIoU per threshold, mass, peak
     distance to the lesion in mm or NaN) for every present label."""
-    model, card = loaded.model, loaded.card
+    card = loaded.card
     mean = card["preprocessing"]["mean"]
     codes = [lab.organ_code for lab in loaded.labels]
     shape = tuple(card["preprocessing"]["shape"])
@@ -84,9 +85,9 @@ def score_model(loaded: LoadedModel, ds: ArrayDataset, batch_size: int = 8
     for s in range(0, len(ds), batch_size):
         idx = np.arange(s, min(len(ds), s + batch_size))
         x = batch_tensors(ds, idx, mean, dev)[0]
-        # logits (B, L), maps (B, L, mi, mj, mk): the mean over the card's test-time shifts
-        # (one unshifted run without them: exactly the fast path's maps on the map grid)
-        raw = shifted_batch_maps(model, x, loaded.test_time_shifts, METHODS)
+        # logits (B, L), maps (B, L, mi, mj, mk): the mean over the card's networks and test-time
+        # shifts (one unshifted network: exactly the fast path's maps on the map grid)
+        raw = shifted_batch_maps(loaded.networks, x, loaded.test_time_shifts, METHODS)
         logits_all.append(raw["logits"].float().cpu().numpy())
         for bi, case in enumerate(idx):
             present = np.flatnonzero(ds.y[case])
@@ -199,7 +200,7 @@ def evaluate(models: dict[str, tuple[Path, Path]], out: Path, n_cases: int, n_va
     out.mkdir(parents=True, exist_ok=True)
     for name, lm in loaded.items():
         t1 = time.perf_counter()
-        sha = lm.card["weights"]["sha256"]
+        sha = weights_id(lm.card)  # an ensemble: every member's sha256
         shifts = [list(v) for v in lm.test_time_shifts]  # the same weights run otherwise score otherwise
         partial = out / f"partial-{name}.json"  # lets a run score one model at a time
         if partial.is_file():
@@ -345,6 +346,7 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
         lines.append(f"- **{n}**: `{extra[n]['card']}` (sha256 {extra[n]['sha256'][:12]}), mask loss "
                      f"{tr.get('mask_loss')}, {tr.get('epochs')} epochs on {tr.get('n_train')} "
                      f"phantoms, {tr.get('train_time_s')} s training on {tr.get('hardware')}"
+                     + ensemble_note(extra[n]["sha256"])
                      + shifts_note(extra[n].get("test_time_shifts", [[0, 0, 0]])))
     lines += ["", "## OrganIoU thresholds (chosen on validation)", "",
               "| label | " + " | ".join(f"{n} {m}" for n in names for m in METHODS) + " |",
@@ -353,6 +355,13 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
         cells = [str(extra[n]["thresholds"][m].get(i, "")) for n in names for m in METHODS]
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def ensemble_note(weights_id: str) -> str:
+    """", the mean of N networks (ensemble members sha256 ...)" for an ensemble's weights id."""
+    shas = weights_id.split("+")
+    return "" if len(shas) == 1 else (f", the mean of {len(shas)} networks (further members "
+                                      + ", ".join(x[:12] for x in shas[1:]) + ")")
 
 
 def update_cards(result: dict, models: dict[str, tuple[Path, Path]]) -> None:

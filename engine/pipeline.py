@@ -205,9 +205,11 @@ def explain_scan(
     timings["preprocess"] = time.perf_counter() - t
     check()
 
-    # -- predict + explain (one forward pass per test-time shift on the fast path) -------
-    runs = len(loaded.test_time_shifts)
-    yield _progress("predict", 0.0, "classifier and heat maps" + (f" ({runs} shifted runs)" if runs > 1 else ""))
+    # -- predict + explain (one forward pass per network and test-time shift, fast path) --
+    nets, shifts = len(loaded.networks), len(loaded.test_time_shifts)
+    runs = (f" ({nets} networks x {shifts} shifts)" if nets > 1 and shifts > 1 else f" ({nets} networks)"
+            if nets > 1 else f" ({shifts} shifted runs)" if shifts > 1 else "")
+    yield _progress("predict", 0.0, "classifier and heat maps" + runs)
     from engine.cam import explain
 
     t = time.perf_counter()

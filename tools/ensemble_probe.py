@@ -46,7 +46,7 @@ def case_logits(lm: LoadedModel, ds: ArrayDataset, shifts: list[tuple[int, int, 
     out = []
     for s in range(0, len(ds), batch_size):
         x = batch_tensors(ds, np.arange(s, min(len(ds), s + batch_size)), mean, lm.device)[0]
-        out.append(shifted_batch_maps(lm.model, x, shifts or shifts_card.NO_SHIFT, ())["logits"].float().cpu().numpy())
+        out.append(shifted_batch_maps(lm.networks, x, shifts or shifts_card.NO_SHIFT, ())["logits"].float().cpu().numpy())
     return np.concatenate(out)
 
 

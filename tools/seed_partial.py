@@ -22,6 +22,7 @@ from pathlib import Path
 
 from engine.evaluate import shifts_note
 from engine.model.card import file_sha256
+from engine.model.members_card import KEY as MEMBERS_KEY
 from engine.model.shifts_card import card_shifts
 from engine.results import METHODS
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ev = json.loads((a.src / "evaluation.json").read_text(encoding="utf-8"))
     md = (a.src / "evaluation.md").read_text(encoding="utf-8")
     card = json.loads(a.card.read_text(encoding="utf-8"))
+    if card.get(MEMBERS_KEY):
+        raise SystemExit(f"{a.card} is an ensemble; seed_partial handles single-network cards")
     weights = a.card.parent / card["weights"]["file"]
     sha = file_sha256(weights)
     if sha != card["weights"]["sha256"]:

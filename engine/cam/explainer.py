@@ -14,7 +14,7 @@ from engine.cam.fast import fast_maps
 from engine.cam.generic import GenericCAM
 from engine.cam.geometry import groups_to_volume, map_affine
 from engine.cam.registry import METHODS
-from engine.cam.shifts import shifted_batch_maps
+from engine.cam.shifts import mean_bias, shifted_batch_maps
 from engine.model import calibration
 from engine.model.loading import LoadedModel
 from engine.model.net import AxialNet
@@ -50,9 +50,10 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     ``x`` is the (1, C, X, Y, Z) or (1, X, Y, Z) tensor from :func:`engine.model.preprocess`; ``model_affine``
     its model-grid affine (gives ``map_affine``).  ``path``: "fast" (one forward pass, no
     backward; AxialNet only), "generic" (autograd through the named target layer) or "auto".
-    A card with test-time shifts runs the fast path once per shift and averages
-    (:mod:`engine.cam.shifts`; the output's ``path`` is then "fast+shifts" and the maps lie
-    on the finer common grid; ``cancel_check`` runs before each); the generic path ignores them.
+    A card with test-time shifts or ensemble members runs the fast path once per (network,
+    shift) and averages (:mod:`engine.cam.shifts`; the output's ``path`` is then
+    "fast+shifts" or "fast+ensemble" and the maps lie on the common grid; ``cancel_check``
+    runs before each); the generic path explains one network and refuses an ensemble.
 
     For an AxialNet, maps are stored as (L, mi, mj, mk) with ``map_affine`` (see
     :mod:`engine.cam.geometry`).  Any other ``nn.Module`` (generic path, ``target_layer``
@@ -70,12 +71,15 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     if path == "auto":
         path = "fast" if isinstance(model, AxialNet) else "generic"
     shifts = loaded.test_time_shifts if isinstance(loaded, LoadedModel) else NO_SHIFT
-    if path == "fast" and tuple(shifts) != NO_SHIFT:
+    nets = loaded.networks if isinstance(loaded, LoadedModel) else (model,)
+    if path == "generic" and len(nets) > 1:
+        raise ValueError(f"the generic CAM path explains one network; this card is an ensemble of {len(nets)}")
+    if path == "fast" and (tuple(shifts) != NO_SHIFT or len(nets) > 1):
         if x.shape[0] != 1:
             raise ValueError("explain() explains one input at a time (batch size 1)")
         raw = {k: v[0] for k, v in shifted_batch_maps(
-            model, x, shifts, list(dict.fromkeys(["hirescam", "gradcam", *methods])), cancel_check).items()}
-        logits, path = raw.pop("logits"), "fast+shifts"
+            nets, x, shifts, list(dict.fromkeys(["hirescam", "gradcam", *methods])), cancel_check).items()}
+        logits, path = raw.pop("logits"), ("fast+ensemble" if len(nets) > 1 else "fast+shifts")
     elif path == "fast":
         logits, raw = fast_maps(model, x)
     elif path == "generic":
@@ -87,11 +91,11 @@ def explain(loaded: LoadedModel | torch.nn.Module, x: torch.Tensor,
     lg = logits.detach().to("cpu").double().numpy()
     aff = None
     if isinstance(model, AxialNet):
-        maps = ({m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods} if path == "fast+shifts"
+        maps = ({m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods} if path.startswith("fast+")
                 else {m: groups_to_volume(raw[m]) for m in methods})  # both (L, mi, mj, mk)
         if model_affine is not None:
             aff = map_affine(model_affine, model.input_shape, maps[methods[0]].shape[1:])
-        bias = model.head.bias.detach().to("cpu").double().numpy()
+        bias = mean_bias(nets).to("cpu").double().numpy()
     else:
         maps = {m: raw[m].to("cpu").numpy().astype(np.float32) for m in methods}
         bias = np.full(lg.shape, np.nan)

@@ -17,6 +17,10 @@ runs' HiResCAMs, so it keeps its identity exactly:
 (:func:`identity_gap`).  Grad-CAM of the mean logit, with one target layer per run, is
 likewise the mean of the runs' Grad-CAMs.  With the single shift (0, 0, 0) this is exactly
 :func:`engine.cam.fast.batch_maps` on the map grid.
+
+An ensemble (several networks of one architecture, :mod:`engine.model.members_card`) adds
+one more mean, over the networks: every (network, shift) pair is one run, and the identity
+reads ``sum HiResCAM_c = y_c - mean_n b_c,n + mean over runs of tau (log N - H)``.
 """
 
 from __future__ import annotations
@@ -62,34 +66,54 @@ def _spread(v: torch.Tensor, rep: Sequence[int]) -> torch.Tensor:
     return v / float(rep[0] * rep[1] * rep[2])
 
 
+def _networks(model: AxialNet | Sequence[AxialNet]) -> list[AxialNet]:
+    nets = [model] if isinstance(model, AxialNet) else list(model)
+    if not nets:
+        raise ValueError("no network to run")
+    first = nets[0]
+    for n in nets[1:]:
+        if (n.input_shape, n.feature_shape, n.n_groups) != (first.input_shape, first.feature_shape, first.n_groups):
+            raise ValueError("the networks of an ensemble must share their input and map grids")
+    return nets
+
+
 @torch.no_grad()
-def shifted_batch_maps(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift],
+def shifted_batch_maps(model: AxialNet | Sequence[AxialNet], x: torch.Tensor, shifts: Sequence[Shift],
                        methods: Sequence[str], before_run: Callable[[], None] | None = None
                        ) -> dict[str, torch.Tensor]:
     """Input (B, C, X, Y, Z) -> {"logits": (B, L), method: (B, L, mi, mj, mk)} on the common
-    grid (:func:`fine_shape`), means over the runs; maps are in volume order (i, j, k).
+    grid (:func:`fine_shape`), means over the runs (each network of ``model``, one or an
+    ensemble's, under each shift); maps are in volume order (i, j, k).
     ``before_run`` is called before each run (a cancel check may raise there)."""
     if not shifts:
         raise ValueError("shifted_batch_maps needs at least one shift")
-    cell = map_cell(model)
+    nets = _networks(model)
+    cell = map_cell(nets[0])
     step = fine_step(cell, shifts)
     rep = [cell[d] // step[d] for d in range(3)]
     out: dict[str, torch.Tensor] = {}
-    for s in shifts:
-        if before_run is not None:
-            before_run()
-        raw = batch_maps(model, model.features(roll_input(x, s)), methods)
-        out["logits"] = out.get("logits", 0) + raw.pop("logits")
-        for m, v in raw.items():  # (B, L, G, h, w) -> (B, L, h, w, G) = (B, L, mi, mj, mk)
-            fine = _spread(v.permute(0, 1, 3, 4, 2), rep)
-            back = torch.roll(fine, tuple(-s[d] // step[d] for d in range(3)), dims=(2, 3, 4))
-            out[m] = out.get(m, 0) + back
-    return {k: v / len(shifts) for k, v in out.items()}
+    for net in nets:
+        for s in shifts:
+            if before_run is not None:
+                before_run()
+            raw = batch_maps(net, net.features(roll_input(x, s)), methods)
+            out["logits"] = out.get("logits", 0) + raw.pop("logits")
+            for m, v in raw.items():  # (B, L, G, h, w) -> (B, L, h, w, G) = (B, L, mi, mj, mk)
+                fine = _spread(v.permute(0, 1, 3, 4, 2), rep)
+                back = torch.roll(fine, tuple(-s[d] // step[d] for d in range(3)), dims=(2, 3, 4))
+                out[m] = out.get(m, 0) + back
+    return {k: v / (len(shifts) * len(nets)) for k, v in out.items()}
+
+
+def mean_bias(model: AxialNet | Sequence[AxialNet]) -> torch.Tensor:
+    """The head bias b_c of one network, or the mean over an ensemble's networks (L,)."""
+    return torch.stack([n.head.bias.detach() for n in _networks(model)]).mean(0)
 
 
 @torch.no_grad()
-def identity_gap(model: AxialNet, x: torch.Tensor, shifts: Sequence[Shift]) -> torch.Tensor:
-    """sum(HiResCAM) - (y - b) under ``shifts``, (B, L): the mean of the runs' gaps."""
-    head = model.head
-    gaps = [head.hirescam_identity_gap(head.cell_scores(model.features(roll_input(x, s)))) for s in shifts]
+def identity_gap(model: AxialNet | Sequence[AxialNet], x: torch.Tensor, shifts: Sequence[Shift]) -> torch.Tensor:
+    """sum(HiResCAM) - (y - b) under ``shifts`` (b: :func:`mean_bias`), (B, L): the mean of
+    the runs' gaps."""
+    gaps = [n.head.hirescam_identity_gap(n.head.cell_scores(n.features(roll_input(x, s))))
+            for n in _networks(model) for s in shifts]
     return torch.stack(gaps).mean(0)

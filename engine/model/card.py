@@ -38,6 +38,8 @@ from engine.labels import LabelInfo
 from engine.model import calibration
 from engine.model.card_inputs import check_inputs
 from engine.model.errors import ModelCardError
+from engine.model.members_card import KEY as MEMBERS_KEY
+from engine.model.members_card import member_problems
 from engine.model.shifts_card import shift_problems
 from engine.safe_paths import name_problem
 
@@ -232,6 +234,8 @@ def _validate_card(card: Any, source: str) -> None:
     if file is not None and (not isinstance(file, str) or not file or file in (".", "..")
                              or any(c in file for c in "/\\\0\n\r")):
         fail(f"weights.file must be a plain file name beside the card, got {file!r}")
+    for problem in member_problems(card.get(MEMBERS_KEY), file):
+        fail(problem)
 
 
 def label_infos(card: dict[str, Any]) -> list[LabelInfo]:
@@ -261,6 +265,7 @@ def summary(card: dict[str, Any]) -> dict[str, Any]:
         "n_labels": len(card.get("labels", [])),
         "target_layer": card.get("target_layer"),
         "weights_sha256": card.get("weights", {}).get("sha256"),
+        "ensemble_members_sha256": [m.get("sha256") for m in card.get(MEMBERS_KEY) or [] if isinstance(m, dict)],
         "mask_loss": tr.get("mask_loss"),
         "trained_on": tr.get("data"),
         "synthetic_data_statement": card.get("synthetic_data_statement"),

@@ -33,6 +33,7 @@ from engine.model.card import (
     write_card,
 )
 from engine.model.errors import DeviceError, ModelCardError, ModelWeightsError
+from engine.model.members_card import card_members
 from engine.model.net import AxialNet, architecture_of, build_from_architecture
 from engine.model.shifts_card import card_shifts
 from engine.resources import bundled_model_paths
@@ -75,6 +76,12 @@ class LoadedModel:
     weights_path: Path | None = None
     card_path: Path | None = None
     labels: list[LabelInfo] = field(default_factory=list)
+    members: tuple[AxialNet, ...] = ()  # an ensemble's further networks (engine.model.members_card)
+
+    @property
+    def networks(self) -> tuple[AxialNet, ...]:
+        """Every network the card runs: ``model``, then the ensemble's further members."""
+        return (self.model, *self.members)
 
     @property
     def label_names(self) -> list[str]:
@@ -110,13 +117,27 @@ def load_model(weights: str | Path | None = None, card: str | Path | None = None
     weights_path = Path(weights)
     card_path = Path(card) if card is not None else weights_path.with_suffix(".json")
     card_dict = read_card(card_path)
+    model = load_network(card_dict, weights_path, card_path, str(card_dict["weights"]["sha256"]))
+    # an ensemble's further members: plain file names beside the card (validated by read_card)
+    members = [load_network(card_dict, card_path.parent / file, card_path, sha)
+               for file, sha in card_members(card_dict)]
+    dev = select_device(device)
+    for net in (model, *members):
+        net.eval().to(dev)
+    return LoadedModel(model=model, card=card_dict, device=dev, weights_path=weights_path,
+                       card_path=card_path, labels=label_infos(card_dict), members=tuple(members))
+
+
+def load_network(card_dict: dict[str, Any], weights_path: Path, card_path: Path, sha256: str) -> AxialNet:
+    """One network of the card's architecture from ``weights_path`` (CPU), after checking
+    the file's sha256 against the card's and every tensor's name and shape."""
     if not weights_path.is_file():
         raise ModelWeightsError(f"Weights file not found: {weights_path}. Check the path.")
     sha = file_sha256(weights_path)
-    if sha != card_dict["weights"]["sha256"]:
+    if sha != sha256:
         raise ModelWeightsError(
             f"Weights file {weights_path} does not match its model card {card_path}: sha256 "
-            f"{sha[:12]}... but the card records {str(card_dict['weights']['sha256'])[:12]}.... "
+            f"{sha[:12]}... but the card records {sha256[:12]}.... "
             "Use the card written together with these weights."
         )
     try:
@@ -140,10 +161,7 @@ def load_model(weights: str | Path | None = None, card: str | Path | None = None
     model = build_model(card_dict, source=str(card_path))
     check_state(model, state, weights_path, card_path)
     model.load_state_dict(state, strict=True)
-    dev = select_device(device)
-    model.eval().to(dev)
-    return LoadedModel(model=model, card=card_dict, device=dev, weights_path=weights_path,
-                       card_path=card_path, labels=label_infos(card_dict))
+    return model
 
 
 def build_model(card: dict[str, Any], source: str = "<card>", device: str | None = None) -> AxialNet:

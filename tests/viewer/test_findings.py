@@ -116,8 +116,13 @@ def test_identical_methods_notice_and_model_card(qtbot, window, volume, tmp_path
     from engine.resources import bundled_model_paths
 
     bundled = json.loads(bundled_model_paths()[1].read_text(encoding="utf-8"))
-    assert f"read {len(bundled['test_time_shifts'])} times" in card_html(bundled)
-    assert "read 3 times" in card_html({"test_time_shifts": [[0, 0, 0], [4, 0, 0], [0, 4, 1]]})
+    assert f" {len(bundled['test_time_shifts'])} times, its input rolled" in card_html(bundled)
+    assert "is read 3 times" in card_html({"test_time_shifts": [[0, 0, 0], [4, 0, 0], [0, 4, 1]]})
+    ensemble = card_html({"weights": {"file": "a.safetensors"}, "test_time_shifts": [[0, 0, 0], [4, 0, 0]],
+                          "ensemble_members": [{"file": "b.safetensors", "sha256": "0" * 64}]})
+    assert "ensemble of 2 networks" in ensemble and "b.safetensors" in ensemble
+    assert "Each network reads the scan 2 times" in ensemble
+    assert "Inference" not in card_html({"weights": {"file": "a.safetensors"}})
     window.show_model_card()
     from viewer.qt.model_dialog import ModelCardDialog
 

@@ -45,10 +45,19 @@ def card_html(card: dict) -> str:
     if statement:
         out.append(f"<p style='color:#c0392b'><b>{e(statement)}</b></p>")
     shifts = card.get("test_time_shifts") or []
+    members = card.get("ensemble_members") or []
+    inference = []
+    if members:
+        inference.append(f"The model is an ensemble of {len(members) + 1} networks trained by the same "
+                         "recipe with other seeds (" + e(", ".join([str(card.get("weights", {}).get("file")),
+                                                                    *(str(m.get("file")) for m in members)])) + ").")
     if len(shifts) > 1:
         listed = ", ".join("(" + ", ".join(str(v) for v in sh) + ")" for sh in shifts)
-        out.append(f"<h3>Inference</h3><p>Each scan is read {len(shifts)} times, its input rolled by "
-                   f"{e(listed)} model voxels (test-time shifts); the probabilities and heat maps "
+        who = "Each network reads the scan" if members else "Each scan is read"
+        inference.append(f"{who} {len(shifts)} times, its input rolled by {e(listed)} model voxels "
+                         "(test-time shifts).")
+    if inference:
+        out.append("<h3>Inference</h3><p>" + " ".join(inference) + " The probabilities and heat maps "
                    "are the means of the runs (docs/methods.md).</p>")
     tr = card.get("training") or {}
     if tr:
