@@ -107,9 +107,10 @@ def main() -> None:
 
     def shifted_forwards():
         with torch.no_grad():
-            for net in nets:
-                for s in shifts:
-                    net(roll_input(x, s))
+            for s in shifts:
+                xs = roll_input(x, s)
+                for net in nets:
+                    net(xs)
 
     def shifted():
         shifted_batch_maps(nets, x, shifts, ("hirescam", "gradcam"))

@@ -20,9 +20,9 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.evaluate import shifts_note
+from engine.evaluate import ensemble_note, shifts_note
 from engine.model.card import file_sha256
-from engine.model.members_card import KEY as MEMBERS_KEY
+from engine.model.members_card import card_members, weights_id
 from engine.model.shifts_card import card_shifts
 from engine.results import METHODS
 
@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     ev = json.loads((a.src / "evaluation.json").read_text(encoding="utf-8"))
     md = (a.src / "evaluation.md").read_text(encoding="utf-8")
     card = json.loads(a.card.read_text(encoding="utf-8"))
-    if card.get(MEMBERS_KEY):
-        raise SystemExit(f"{a.card} is an ensemble; seed_partial handles single-network cards")
     weights = a.card.parent / card["weights"]["file"]
-    sha = file_sha256(weights)
-    if sha != card["weights"]["sha256"]:
-        raise SystemExit(f"{weights}: sha256 differs from its card's")
+    for file, want in [(card["weights"]["file"], card["weights"]["sha256"]), *card_members(card)]:
+        if file_sha256(a.card.parent / file) != want:  # every network of an ensemble
+            raise SystemExit(f"{a.card.parent / file}: sha256 differs from its card's")
+    sha = weights_id(card)
     line = md.partition(f"- **{a.name}**:")[2].partition("\n")[0]
-    if f"(sha256 {sha[:12]})" not in line:
+    if f"(sha256 {sha[:12]})" not in line or ensemble_note(sha) not in line or (
+            "networks (further members" in line and not ensemble_note(sha)):
         raise SystemExit(f"{a.src / 'evaluation.md'}: model {a.name} there is not {weights}")
     shifts = [list(v) for v in card_shifts(card)]
     if ((shifts_note(shifts) and not line.endswith(shifts_note(shifts)))

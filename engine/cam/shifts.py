@@ -37,7 +37,7 @@ from engine.model.shifts_card import Shift
 
 def roll_input(x: torch.Tensor, s: Shift) -> torch.Tensor:
     """The model input (..., X, Y, Z) rolled by ``s`` model voxels: ``out[v] = x[v - s]``."""
-    return torch.roll(x, tuple(s), dims=(-3, -2, -1))
+    return x if not any(s) else torch.roll(x, tuple(s), dims=(-3, -2, -1))
 
 
 def map_cell(model: AxialNet) -> tuple[int, int, int]:
@@ -92,16 +92,20 @@ def shifted_batch_maps(model: AxialNet | Sequence[AxialNet], x: torch.Tensor, sh
     step = fine_step(cell, shifts)
     rep = [cell[d] // step[d] for d in range(3)]
     out: dict[str, torch.Tensor] = {}
-    for net in nets:
-        for s in shifts:
+    for s in shifts:
+        coarse: dict[str, torch.Tensor] = {}  # the networks' sum for this shift, on its own cell grid
+        xs = roll_input(x, s)  # once per shift (a roll of the input costs about a forward pass)
+        for net in nets:
             if before_run is not None:
                 before_run()
-            raw = batch_maps(net, net.features(roll_input(x, s)), methods)
-            out["logits"] = out.get("logits", 0) + raw.pop("logits")
-            for m, v in raw.items():  # (B, L, G, h, w) -> (B, L, h, w, G) = (B, L, mi, mj, mk)
-                fine = _spread(v.permute(0, 1, 3, 4, 2), rep)
-                back = torch.roll(fine, tuple(-s[d] // step[d] for d in range(3)), dims=(2, 3, 4))
-                out[m] = out.get(m, 0) + back
+            raw = batch_maps(net, net.features(xs), methods)
+            for m, v in raw.items():
+                coarse[m] = coarse.get(m, 0) + v
+        out["logits"] = out.get("logits", 0) + coarse.pop("logits")
+        for m, v in coarse.items():  # (B, L, G, h, w) -> (B, L, h, w, G) = (B, L, mi, mj, mk)
+            fine = _spread(v.permute(0, 1, 3, 4, 2), rep)
+            back = torch.roll(fine, tuple(-s[d] // step[d] for d in range(3)), dims=(2, 3, 4))
+            out[m] = out.get(m, 0) + back
     return {k: v / (len(shifts) * len(nets)) for k, v in out.items()}
 
 

@@ -118,6 +118,7 @@ def test_a_card_with_bad_shifts_is_refused_on_load(tmp_path):
     root = Path(__file__).resolve().parents[2] / "resources" / "model"
     shutil.copy(root / "axialnet.safetensors", tmp_path / "axialnet.safetensors")
     card = json.loads((root / "axialnet.json").read_text(encoding="utf-8"))
+    card.pop("ensemble_members", None)  # one network: the shifts alone
     card["test_time_shifts"] = [[0, 0, 0]] * 40
     (tmp_path / "axialnet.json").write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelCardError, match="test_time_shifts"):
@@ -135,6 +136,7 @@ def _card_copy(tmp_path, shifts):
     root = Path(__file__).resolve().parents[2] / "resources" / "model"
     shutil.copy(root / "axialnet.safetensors", tmp_path / "axialnet.safetensors")
     card = json.loads((root / "axialnet.json").read_text(encoding="utf-8"))
+    card.pop("ensemble_members", None)  # one network: the shifts alone
     card.pop("test_time_shifts", None)
     if shifts is not None:
         card["test_time_shifts"] = shifts

@@ -112,7 +112,9 @@ def _tool():
 def _bundled_copy(tmp_path: Path) -> Path:
     src = ROOT / "resources" / "model"
     shutil.copy(src / "axialnet.safetensors", tmp_path / "axialnet.safetensors")
-    shutil.copy(src / "axialnet.json", tmp_path / "axialnet.json")
+    card = json.loads((src / "axialnet.json").read_text(encoding="utf-8"))
+    card.pop("ensemble_members", None)  # the bundled card's first network alone
+    (tmp_path / "axialnet.json").write_text(json.dumps(card), encoding="utf-8")
     return tmp_path / "axialnet.json"
 
 

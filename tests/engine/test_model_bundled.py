@@ -59,13 +59,14 @@ def test_bundled_model_on_a_phantom(bundled):
     # card's test-time shifts when it has them
     from engine.cam.shifts import identity_gap
 
-    gap = identity_gap(bundled.model, x, bundled.test_time_shifts)[0]
+    gap = identity_gap(bundled.networks, x, bundled.test_time_shifts)[0]  # every ensemble member
     np.testing.assert_allclose(sums, out.logits - out.biases + gap.double().numpy(),
                                rtol=1e-4, atol=1e-4)
     assert out.maps["gradcam"].shape == out.maps["hirescam"].shape
     assert np.all((out.probs > 0) & (out.probs < 1))
     # fast path == generic autograd path on the real model
-    assert_fast_equals_autograd(bundled.model, x, target=bundled.target_layer)
+    for net in bundled.networks:
+        assert_fast_equals_autograd(net, x, target=bundled.target_layer)
     # the map grid covers the model grid: its centre is the model grid's centre
     centre_map = out.map_affine @ [*((np.array(out.maps["hirescam"].shape[1:]) - 1) / 2), 1]
     centre_model = aff @ [*((np.array(x.shape[-3:]) - 1) / 2), 1]
