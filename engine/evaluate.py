@@ -41,7 +41,7 @@ from engine.model.batches import batch_tensors
 from engine.model.card import write_card
 from engine.model.dataset import ArrayDataset, cache_cell_shape, cached_phantom_dataset
 from engine.model.loading import LoadedModel, load_model
-from engine.model.members_card import weights_id
+from engine.model.members_card import weights_id, weights_id_shas
 from engine.model.metrics import (
     THRESHOLDS,
     auroc_per_label,
@@ -359,7 +359,7 @@ def markdown(result: dict, extra: dict, labels: list[str], n_val: int) -> str:
 
 def ensemble_note(weights_id: str) -> str:
     """", the mean of N networks (ensemble members sha256 ...)" for an ensemble's weights id."""
-    shas = weights_id.split("+")
+    shas = weights_id_shas(weights_id)
     return "" if len(shas) == 1 else (f", the mean of {len(shas)} networks (further members "
                                       + ", ".join(x[:12] for x in shas[1:]) + ")")
 

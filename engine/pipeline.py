@@ -207,8 +207,8 @@ def explain_scan(
 
     # -- predict + explain (one forward pass per network and test-time shift, fast path) --
     nets, shifts = len(loaded.networks), len(loaded.test_time_shifts)
-    runs = (f" ({nets} networks x {shifts} shifts)" if nets > 1 and shifts > 1 else f" ({nets} networks)"
-            if nets > 1 else f" ({shifts} shifted runs)" if shifts > 1 else "")
+    parts = ([f"{nets} networks"] if nets > 1 else []) + ([f"{shifts} shifts"] if shifts > 1 else [])
+    runs = "" if not parts else f" ({shifts} shifted runs)" if nets == 1 else f" ({' x '.join(parts)})"
     yield _progress("predict", 0.0, "classifier and heat maps" + runs)
     from engine.cam import explain
 

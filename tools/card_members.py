@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
             if not target.exists():
                 shutil.copyfile(a.add, target)
                 copied = target
-        validate_card(card, source=str(a.card))
         old = a.card.read_bytes()
         write_card(card, a.card)
         try:

@@ -52,3 +52,8 @@ def card_members(card: dict[str, Any]) -> list[tuple[str, str]]:
 def weights_id(card: dict[str, Any]) -> str:
     """What identifies the networks a card runs: its weights' sha256, then each member's."""
     return "+".join([str(card["weights"]["sha256"]), *(sha for _, sha in card_members(card))])
+
+
+def weights_id_shas(weights_id: str) -> list[str]:
+    """The sha256 of each network in a :func:`weights_id`, the card's own weights first."""
+    return weights_id.split("+")
