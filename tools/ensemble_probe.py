@@ -21,6 +21,7 @@ each model's mean over the shifts against itself as is.  Reads the same cache as
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -87,6 +88,18 @@ def ensemble_table(y: np.ndarray, logits: list[np.ndarray], labels: list[str]) -
                              "auroc": [p.tolist() for p in per], "ensemble_auroc": ens.tolist()}
 
 
+def subset_macros(y: np.ndarray, logits: list[np.ndarray]) -> dict[str, float]:
+    """Macro AUROC of the mean logit of every proper subset of two or more models (keys
+    "1+2", "1+3", ...): with three or more models, whether a further run adds anything over
+    the ensemble without it."""
+    out = {}
+    for k in range(2, len(logits)):
+        for idx in itertools.combinations(range(len(logits)), k):
+            mean = np.mean([logits[i] for i in idx], axis=0)
+            out["+".join(str(i + 1) for i in idx)] = float(np.nanmean(auroc_per_label(y, mean)))
+    return out
+
+
 def demo_rows(paths: list[tuple[str, str]]) -> str:
     from engine.pipeline import explain_scan, run
 
@@ -138,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"'ensemble' = both\n\n{t}")
         t, numbers["tta"] = ensemble_table(ds.y, tta, first.label_names)
         print(f"\nevery model averaged over the shifts, and their ensemble\n\n{t}")
+        numbers["tta_subsets"] = subset_macros(ds.y, tta)
+        for name, v in numbers["tta_subsets"].items():
+            print(f"ensemble of models {name} (over the shifts): macro {v:.3f}")
     if a.demo:
         print("\nDemo\n\n" + demo_rows(a.model))
     if a.json:

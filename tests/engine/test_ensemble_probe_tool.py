@@ -34,6 +34,17 @@ def test_ensemble_of_two_noisy_members_is_the_auroc_of_their_mean_logit():
     assert f"**{numbers['ensemble_macro']:.3f}**" in table
 
 
+def test_subsets_are_every_proper_ensemble_of_two_or_more():
+    rng = np.random.default_rng(3)
+    y = rng.random((300, 2)) < 0.4
+    a, b, c = (y + rng.normal(scale=s, size=y.shape) for s in (0.5, 1.0, 3.0))
+    subsets = probe.subset_macros(y, [a, b, c])
+    assert set(subsets) == {"1+2", "1+3", "2+3"}
+    assert subsets["1+3"] == pytest.approx(float(np.mean(auroc_per_label(y, (a + c) / 2))))
+    assert subsets["1+2"] > subsets["2+3"]  # the noisiest member drags its pairs down
+    assert probe.subset_macros(y, [a, b]) == {}  # two models: the full ensemble is the only one
+
+
 def test_one_model_twice_is_its_own_ensemble():
     rng = np.random.default_rng(1)
     y = rng.random((100, 2)) < 0.5
