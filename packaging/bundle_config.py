@@ -170,8 +170,6 @@ STRIP_GLOBS = ("vtkmodules/libvtk*.so*", "vtkmodules/vtk*.cpython-*.so",
 RESOURCES = [
     ("resources/model/axialnet.safetensors", "resources/model", "ctcam train (docs/training.md)"),
     ("resources/model/axialnet.json", "resources/model", "ctcam train (docs/training.md)"),
-    ("resources/model/axialnet_run2.safetensors", "resources/model",
-     "ctcam train --seed 1, the card's second ensemble member (docs/training.md, Model 3.6)"),
     ("resources/demo/case.nii.gz", "resources/demo", "python tools/make_demo.py"),
     ("resources/demo/organs.nii.gz", "resources/demo", "python tools/make_demo.py"),
     ("resources/demo/labels.json", "resources/demo", "python tools/make_demo.py"),

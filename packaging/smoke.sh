@@ -88,7 +88,7 @@ echo "bundle: $BUNDLE ($(du -sh "$BUNDLE" | cut -f1), $(find "$BUNDLE" -type f |
 
 # 1. resources -----------------------------------------------------------------------------
 have_model=1 have_demo=1
-for f in model/axialnet.safetensors model/axialnet_run2.safetensors model/axialnet.json; do
+for f in model/axialnet.safetensors model/axialnet.json; do
   [ -f "$RES/$f" ] || { echo "MISSING  $RES/$f (train the model: docs/training.md, then rebuild)"; have_model=0; }
 done
 for f in demo/case.nii.gz demo/organs.nii.gz; do
