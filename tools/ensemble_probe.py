@@ -14,7 +14,8 @@ Prints, per label, each model's AUROC, the spread between them and the ensemble'
 then the macro values; with ``--demo`` the demo's probabilities (each model's calibrated
 output and the ensemble's raw sigmoid) beside the truth.  ``--shifts`` also scores every
 model on its input rolled by each shift (model voxels; test-time augmentation) and reports
-each model's mean over the shifts against itself as is.  Reads the same cache as
+each model's mean over the shifts against itself as is, and (with three or more models) the
+macro of every smaller ensemble of them over the shifts.  Reads the same cache as
 ``ctcam evaluate`` (renders what is missing).
 """
 
